@@ -1,0 +1,1 @@
+"""The ``medsynth`` command line: one small module per command, all calling the library."""
