@@ -1,0 +1,1 @@
+"""``make demo`` / ``medsynth demo``: each area adds a step module here with ``run(out_dir, progress)``."""
