@@ -120,11 +120,12 @@ def cuda_available() -> bool:
 
 def compute_device_description() -> str:
     """'CPU (N cores)' or 'CUDA: <GPU name>' for display in the hub module and CLI."""
-    if cuda_available():
-        try:
-            from numba import cuda
+    if not cuda_available():
+        return f"CPU ({os.cpu_count()} cores)"
+    try:
+        from numba import cuda
 
-            return f"CUDA: {cuda.get_current_device().name.decode() if isinstance(cuda.get_current_device().name, bytes) else cuda.get_current_device().name}"
-        except Exception:
-            return "CUDA"
-    return f"CPU ({os.cpu_count()} cores)"
+        name = cuda.get_current_device().name
+        return f"CUDA: {name.decode() if isinstance(name, bytes) else name}"
+    except Exception:
+        return "CUDA"
