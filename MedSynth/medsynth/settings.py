@@ -76,7 +76,7 @@ def model_cache_dir() -> Path:
 
 def clear_cache(what: str = "all") -> list[Path]:
     """Delete cached data and/or models ("data", "models" or "all"); return what was removed."""
-    from medsynth.data.fetch import cache_dir as data_cache_dir
+    from medsynth.data.download import cache_dir as data_cache_dir
 
     folders = {"data": [data_cache_dir()], "models": [model_cache_dir()]}
     targets = folders["data"] + folders["models"] if what == "all" else folders[what]

@@ -6,7 +6,7 @@ import argparse
 
 from medsynth.cli.progress_bar import progress_bar
 from medsynth.data import DATASETS, cache_dir, fetch
-from medsynth.data.fetch import is_fetched
+from medsynth.data.download import is_fetched
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

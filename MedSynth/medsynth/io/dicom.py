@@ -54,8 +54,10 @@ def _looks_like_dicom(path: Path) -> bool:
 
 def _read_header(path: Path) -> pydicom.Dataset | None:
     """The header of a DICOM file, None for files that are not DICOM; corrupt DICOM raises."""
+    if path.name.upper() == "DICOMDIR":
+        return None
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        header = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
         if _looks_like_dicom(path):
             raise DicomError(f"{path} claims to be DICOM but cannot be parsed: the file is corrupt.") from None
@@ -64,6 +66,9 @@ def _read_header(path: Path) -> pydicom.Dataset | None:
         if _looks_like_dicom(path):
             raise DicomError(f"{path} is a corrupt or truncated DICOM file ({error}). Remove or replace it.") from None
         return None
+    if "SOPInstanceUID" not in header and _looks_like_dicom(path):
+        raise DicomError(f"{path} claims to be DICOM but its header is unreadable: the file is corrupt.")
+    return header
 
 
 def _slice_position(header: pydicom.Dataset) -> float:
