@@ -1,0 +1,1 @@
+"""MedSynth's benchmarks: `make bench` runs them all (python -m benchmarks.run)."""
