@@ -51,8 +51,7 @@ class Pix2Pix(_Translator):
     """Paired translation (single-energy radiograph -> bone or soft-tissue image)."""
 
     family = "pix2pix"
-    DEFAULTS = {"channels": [16, 32, 64, 128], "num_res_units": 1, "disc_channels": 32, "disc_layers": 3,
-                "l1_weight": 100.0, "source": "single_energy", "target": "bone"}
+    DEFAULTS = {"channels": [16, 32, 64, 128], "num_res_units": 1, "source": "single_energy", "target": "bone"}
 
     def __init__(self, image_size, window, pixel_spacing_mm=None, **hparams) -> None:
         params = self._params(hparams)
@@ -72,8 +71,7 @@ class CycleGan(_Translator):
     """Unpaired translation between domain A (simulated) and B (real), both directions kept."""
 
     family = "cyclegan"
-    DEFAULTS = {"channels": [16, 32, 64, 128], "num_res_units": 1, "disc_channels": 32, "disc_layers": 3,
-                "cycle_weight": 10.0, "identity_weight": 5.0, "domain_a": "simulated", "domain_b": "real"}
+    DEFAULTS = {"channels": [16, 32, 64, 128], "num_res_units": 1, "domain_a": "simulated", "domain_b": "real"}
 
     def __init__(self, image_size, window, pixel_spacing_mm=None, **hparams) -> None:
         params = self._params(hparams)
