@@ -1,0 +1,444 @@
+"""The public entry point: ``synthesize(ct, liver, spec, rng, point_ras=None)``.
+
+Each tumor is made in a box around itself on the scan's own grid: cost follows the tumor's
+size, not the scan's. Every random choice comes from the generator passed in (same seed, same
+tumors, bit for bit). Tumors fit inside the liver by where they are placed and how big they
+are, never by cutting them at the liver surface.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from medsynth.errors import CancelledError, InputError
+from medsynth.jobs.progress import CancelToken, ProgressCallback, report
+from medsynth.tumor.appearance import MASS_EFFECT_REACH, draw_look, render_tumor
+from medsynth.tumor.liver import LiverContext
+from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_threshold_mm, fits, intersect,
+                                      liver_in_box, make_box, pad_mm)
+from medsynth.tumor.realism import realism_stats
+from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
+from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
+from medsynth.tumor.vessels import find_vessels, parenchyma_level, robust_centre_spread
+from medsynth.volume import LabelMap, LabelTable, Volume
+
+#: Random locations tried per tumor before it is made smaller.
+CANDIDATES_PER_SIZE = 24
+#: Locations whose vessel share is measured (the least-vessel one wins if none is below the limit).
+VESSEL_CHECKS = 4
+
+
+@dataclass
+class TumorDescription:
+    """One synthetic tumor, as saved in tumors.json."""
+
+    index: int
+    kind: str
+    placement: str  # "clicked" or "random"
+    seed: int  # seed of this tumor's own generator (shape, texture, appearance)
+    center_ras: list[float]
+    semi_axes_mm: list[float]
+    axes_ras: list[list[float]]  # unit directions of the three semi-axes
+    equivalent_diameter_mm: float
+    volume_ml: float
+    voxels: int
+    mean_hu_change: float
+    parenchyma_hu: float
+    tumor_mean_hu: float
+    scaled_to_fit: float  # 1.0 unless the drawn size had to shrink to fit this liver
+    box_ijk: list[list[int]]  # first and last voxel (i, j, k) of the changed box
+    look: dict
+    realism: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TumorPatch:
+    """What one tumor changed: its box, its label there and the CT values before (for undo)."""
+
+    box_global: tuple[slice, slice, slice]
+    label: np.ndarray  # bool, box-shaped
+    original: np.ndarray  # CT voxels of the box before this tumor, original dtype
+
+
+@dataclass
+class TumorResult:
+    ct: Volume
+    labels: LabelMap | None
+    tumors: list[TumorDescription]
+    patches: list[TumorPatch] = field(repr=False)
+
+    def changed_box(self) -> tuple[slice, slice, slice] | None:
+        """The smallest [k, j, i] box holding every voxel that changed."""
+        if not self.patches:
+            return None
+        return tuple(slice(min(p.box_global[a].start for p in self.patches),
+                           max(p.box_global[a].stop for p in self.patches)) for a in range(3))
+
+    def tumor_mask(self) -> np.ndarray:
+        """Whole-volume bool mask of all tumors made by this call."""
+        mask = np.zeros(self.ct.array.shape, bool)
+        for patch in self.patches:
+            mask[patch.box_global] |= patch.label
+        return mask
+
+    def undo(self, array: np.ndarray) -> None:
+        """Put the original CT voxels back into ``array`` (the CT the tumors were painted into)."""
+        for patch in reversed(self.patches):
+            array[patch.box_global] = patch.original
+
+    def descriptions_json(self, **extra) -> str:
+        return json.dumps({**extra, "tumors": [t.to_dict() for t in self.tumors]}, indent=2)
+
+
+def synthesize(
+    ct: Volume,
+    liver: LabelMap | Volume | np.ndarray | None,
+    spec: TumorSpec | None = None,
+    rng: np.random.Generator | int | None = None,
+    point_ras: Sequence[float] | np.ndarray | None = None,
+    liver_label: int | str | None = None,
+    *,
+    context: LiverContext | None = None,
+    in_place: bool = False,
+    output_labels: str = "liver_tumor",
+    tumor_value: int = 2,
+    liver_value: int = 1,
+    existing_tumors: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> TumorResult:
+    """Paint synthetic liver tumors into a CT in HU.
+
+    ``point_ras``: one RAS point (or an (N, 3) array) where tumors go, as clicked by a user;
+    without it tumors are placed at random. ``output_labels``: "liver_tumor" (0 background,
+    ``liver_value`` liver, ``tumor_value`` tumor), "add" (the input label map with tumors written
+    as ``tumor_value``) or "none". ``in_place`` changes ``ct.array`` itself (the result's patches
+    undo it); otherwise the CT is copied. ``existing_tumors`` (bool, CT grid) are not overlapped.
+    """
+    spec = spec or TumorSpec()
+    spec.validate()
+    if rng is None:
+        raise InputError("Pass a seeded generator (numpy.random.default_rng(seed)) or a seed: "
+                         "MedSynth never uses global random state.")
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    if output_labels not in ("liver_tumor", "add", "none"):
+        raise InputError(f"output_labels must be 'liver_tumor', 'add' or 'none', not {output_labels!r}.")
+    if context is None:
+        context = LiverContext(ct, liver, liver_label)
+    elif context.ct.array is not ct.array and not context.ct.same_grid(ct):
+        raise InputError("The liver context was made for another CT. Make a new LiverContext for this CT.")
+    points = None if point_ras is None else np.asarray(point_ras, dtype=float).reshape(-1, 3)
+    if existing_tumors is not None and existing_tumors.shape != ct.array.shape:
+        raise InputError("existing_tumors must be a mask on the CT's grid.")
+
+    plan = planned_types(spec, rng, clicked=points is not None)
+    if points is not None:
+        plan = plan * len(points) if len(plan) == 1 else plan
+    else:  # big ones first: they are the hardest to fit
+        plan.sort(key=lambda kind: -TUMOR_TYPES[kind].semi_axes_mm[1] if kind in TUMOR_TYPES else -1.0)
+    out = ct.array if in_place else ct.array.copy()
+    painter = _Painter(context, spec, out, existing_tumors)
+    try:
+        for index, kind in enumerate(plan):
+            if cancel is not None and cancel.cancelled:
+                raise CancelledError("Tumor synthesis cancelled; the CT was left unchanged.")
+            tumor_seed = int(rng.integers(0, 2**63 - 1))
+            point = None if points is None else points[index]
+            description = painter.paint(index, kind, tumor_seed, rng, point)
+            if description is not None:
+                painter.descriptions.append(description)
+            report(progress, (index + 1) / len(plan), f"tumor {index + 1}/{len(plan)} ({kind})")
+    except BaseException:
+        if in_place:  # never leave a half-changed CT behind
+            for patch in reversed(painter.patches):
+                out[patch.box_global] = patch.original
+        raise
+    new_ct = ct if in_place else ct.with_array(out)
+    labels = _output_labels(context, liver, painter.patches, output_labels, tumor_value, liver_value, existing_tumors)
+    return TumorResult(new_ct, labels, painter.descriptions, painter.patches)
+
+
+class _Painter:
+    """Places and renders tumors one at a time into ``out``."""
+
+    def __init__(self, context: LiverContext, spec: TumorSpec, out: np.ndarray, existing: np.ndarray | None):
+        self.context = context
+        self.spec = spec
+        self.out = out
+        self.existing = existing
+        self.spacing = context.spacing
+        self.patches: list[TumorPatch] = []
+        self.placed: list[tuple[np.ndarray, float, float]] = []  # centre (RAS), inner and outer radius (mm)
+        self.descriptions: list[TumorDescription] = []
+
+    # --- placement ---------------------------------------------------------------------------
+    def paint(self, index: int, kind: str, seed: int, rng: np.random.Generator, point) -> TumorDescription | None:
+        tumor_rng = np.random.default_rng(seed)
+        shape = TumorShape.draw(tumor_rng, kind, self.spec.diameter_mm)
+        reach = MASS_EFFECT_REACH if self.spec.appearance.mass_effect else 1.0
+        if point is not None:
+            centre, box, field, scale = self._place_clicked(shape, kind, point, reach)
+            placement = "clicked"
+        else:
+            placed = self._place_random(shape, rng, reach)
+            if placed is None:
+                return None
+            centre, box, field, scale, shape = placed
+            placement = "random"
+        return self._render(index, kind, placement, seed, tumor_rng, shape, centre, box, field, scale)
+
+    def _others_label(self, box: Box) -> np.ndarray | None:
+        """Tumors already there (this call's and the caller's), over ``box``; None if none."""
+        mask = None
+        for patch in self.patches:
+            overlap = intersect(box, patch.box_global)
+            if overlap is not None:
+                mask = np.zeros(box.shape, bool) if mask is None else mask
+                mask[overlap[0]] |= patch.label[overlap[1]]
+        if self.existing is not None:
+            block = self.existing[box.inner_global]
+            if block.any():
+                mask = np.zeros(box.shape, bool) if mask is None else mask
+                mask[box.inner_local] |= block.astype(bool)
+        return mask
+
+    def _surely_collides(self, centre_mm: np.ndarray, shape: TumorShape) -> bool:
+        """Cheap test on centres: the two tumors' inner spheres overlap."""
+        if self.spec.allow_overlap:
+            return False
+        inner = float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander)
+        return any(np.linalg.norm(centre_mm - c) < inner + r for c, r, _ in self.placed)
+
+    def _collides(self, field: ShapeField, box: Box, centre_mm: np.ndarray | None = None,
+                  shape: TumorShape | None = None) -> bool:
+        if self.spec.allow_overlap:
+            return False
+        if centre_mm is not None and self.existing is None and all(
+                np.linalg.norm(centre_mm - c) > shape.extent_mm + r_out + 1.0 for c, _, r_out in self.placed):
+            return False  # far from every tumor placed so far
+        others = self._others_label(box)
+        return others is not None and bool(np.any((field.signed_mm <= 1.0) & others))
+
+    def _place_clicked(self, shape: TumorShape, kind: str, point: np.ndarray, reach: float):
+        context = self.context
+        centre = context.ct.ras_to_ijk_points(point)
+        if not context.contains_ijk(centre):
+            context.require_not_empty()
+            raise InputError(
+                f"The point R {point[0]:.1f}, A {point[1]:.1f}, S {point[2]:.1f} mm is outside the liver. "
+                "Click inside the liver segment (in a slice view), or check that the right segment is chosen."
+            )
+        box, field = evaluate_at(context, shape, centre, pad_mm(shape, self.spec.surface_margin_mm, reach))
+        liver = liver_in_box(context, box)
+        if not fits(field, liver, fit_threshold_mm(shape, self.spec.surface_margin_mm)):
+            depth = self._depth_at(liver, box, centre)
+            largest = max(0.0, 2.0 * (depth - self.spec.surface_margin_mm) / (1.0 + shape.max_wander))
+            raise InputError(
+                f"A {kind} tumor (about {2 * shape.mean_radius_mm:.0f} mm across) is too large for the liver at "
+                f"this point: the liver surface is only {depth:.0f} mm away. Click deeper inside the liver, or "
+                f"choose a smaller tumor (at most about {largest:.0f} mm across fits here)."
+            )
+        if self._collides(field, box):
+            raise InputError("A tumor is already there. Click elsewhere, or allow overlapping tumors.")
+        return centre, box, field, 1.0
+
+    def _depth_at(self, liver: np.ndarray, box: Box, centre: np.ndarray) -> float:
+        depth = ndimage.distance_transform_edt(np.pad(liver, 1), sampling=self.spacing[::-1])[1:-1, 1:-1, 1:-1]
+        local = np.clip(np.rint(centre).astype(int) - box.start, 0, np.array(box.shape[::-1]) - 1)
+        return float(depth[local[2], local[1], local[0]])
+
+    def _place_random(self, shape: TumorShape, rng: np.random.Generator, reach: float):
+        """Random location deep enough, in the liver, off other tumors and vessels; shrink if none."""
+        context = self.context
+        margin = self.spec.surface_margin_mm
+        ijk_to_ras = context.ct.ijk_to_ras
+        scale = 1.0
+        for _attempt in range(12):
+            if shape.mean_radius_mm < 1.5:
+                break
+            deep_enough = float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander) + margin
+            available = context.max_depth_mm()
+            if deep_enough > available:  # too big for this liver anywhere: shrink to what it allows
+                factor = max(0.3, 0.9 * available / deep_enough)
+                shape, scale = shape.scaled(factor), scale * factor
+                continue
+            # the shape is evaluated once around an integer voxel and moved over candidate voxels
+            half = box_half_size(context, pad_mm(shape, margin, reach))
+            box_shape = tuple(int(2 * h + 1) for h in half[::-1])
+            field = evaluate_shape(shape, ijk_to_ras, -half, box_shape, np.zeros(3))
+            must_be_liver = field.signed_mm <= fit_threshold_mm(shape, margin)
+            inside = field.signed_mm <= 0
+            screen = must_be_liver[:, ::2, ::2]
+            surely = shape.extent_mm + fit_threshold_mm(shape, margin) * shape.semi_axes_mm.max() / shape.mean_radius_mm
+            candidates = np.concatenate([context.sample_centres(rng, surely, CANDIDATES_PER_SIZE // 2),
+                                         context.sample_centres(rng, deep_enough, CANDIDATES_PER_SIZE // 2)])
+            best = None
+            checks = 0
+            for candidate in candidates:
+                centre = candidate[::-1].astype(float)  # (k, j, i) -> (i, j, k)
+                centre_mm = context.ct.ijk_to_ras_points(centre)
+                if self._surely_collides(centre_mm, shape):
+                    continue
+                box = make_box(candidate[::-1], half, context.ct.array.shape)
+                liver = liver_in_box(context, box)
+                if np.any(screen & ~liver[:, ::2, ::2]) or np.any(must_be_liver & ~liver):
+                    continue
+                if self._collides(field, box, centre_mm, shape):
+                    continue
+                share = self._vessel_share(box, inside)
+                if best is None or share < best[0]:
+                    best = (share, centre, box)
+                checks += 1
+                if share <= self.spec.max_vessel_fraction or checks >= VESSEL_CHECKS:
+                    break
+            if best is not None:
+                return best[1], best[2], field, scale, shape
+            shape, scale = shape.scaled(0.85), scale * 0.85
+        return None  # the liver is full: no room left for this tumor (it is skipped, not forced)
+
+    def _vessel_share(self, box: Box, inside: np.ndarray) -> float:
+        """Share of the tumor's voxels on vessels, estimated on a 2x2 in-plane block mean (cheap)."""
+        liver = self.context.mask(box.inner_global)[:, : -1 : 2, : -1 : 2]
+        ct_box = self.out[box.inner_global].astype(np.float32)
+        blocks = (ct_box[:, :-1:2, :-1:2] + ct_box[:, 1::2, :-1:2] + ct_box[:, :-1:2, 1::2] + ct_box[:, 1::2, 1::2]) / 4
+        tumor = inside[box.inner_local][:, : -1 : 2, : -1 : 2]
+        n = min(blocks.shape[1], tumor.shape[1], liver.shape[1]), min(blocks.shape[2], tumor.shape[2], liver.shape[2])
+        blocks, tumor, liver = (a[:, : n[0], : n[1]] for a in (blocks, tumor, liver))
+        values = blocks[liver]
+        if values.size < 20 or not tumor.any():
+            return 0.0
+        level, spread = robust_centre_spread(values)
+        vessels = blocks[tumor & liver] > level + max(30.0, 3.0 * spread / 2.0)
+        return float(vessels.mean()) if vessels.size else 0.0
+
+    # --- rendering ---------------------------------------------------------------------------
+    def _render(self, index, kind, placement, seed, tumor_rng, shape, centre, box: Box, field: ShapeField, scale):
+        region = box.inner_global
+        signed_full = field.signed_mm[box.inner_local]
+        liver_full = self.context.mask(region)
+        others_box = self._others_label(box)
+        others_full = None if others_box is None else others_box[box.inner_local]
+        parenchyma = parenchyma_level(self.out[region], liver_full, others_full)
+        look = draw_look(tumor_rng, self.spec.appearance, parenchyma, shape.mean_radius_mm)
+        # only the voxels the tumor can change: its soft edge, or the reach of its mass effect
+        if look.mass_effect_share > 0:
+            active = field.radial[box.inner_local] < MASS_EFFECT_REACH
+        else:
+            active = signed_full < max(look.edge_mm, 0.5) + 0.5
+        local = _bbox(active, pad=1)
+        if local is None:
+            return None
+        sub = tuple(slice(r.start + s.start, r.start + s.stop) for r, s in zip(region, local))
+        field_sub = ShapeField(signed_full[local], field.radial[box.inner_local][local])
+        liver = liver_full[local]
+        others = None if others_full is None else others_full[local]
+        original = self.out[sub].copy()
+        old = original.astype(np.float32)
+        vessels = find_vessels(old, liver, parenchyma, self.spacing)
+        centre_box = np.asarray(centre) - np.array([sub[2].start, sub[1].start, sub[0].start])
+        protect = None
+        if others is not None and look.mass_effect_share > 0:
+            protect = ndimage.binary_dilation(others, iterations=3)
+        new = render_tumor(tumor_rng, old, liver, vessels, field_sub, look, parenchyma, self.spacing, centre_box, protect)
+        label = _one_piece(field_sub.signed_mm <= 0, centre_box) & liver
+        written = _to_dtype(new, self.out.dtype)
+        self.out[sub] = written
+        self.patches.append(TumorPatch(sub, label, original))
+        self.placed.append((self.context.ct.ijk_to_ras_points(centre),
+                            float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander), shape.extent_mm))
+        new_values = written.astype(np.float32)
+        vessels_full = np.zeros(liver_full.shape, bool)
+        vessels_full[local] = vessels
+        label_full = np.zeros(liver_full.shape, bool)
+        label_full[local] = label
+        stats = realism_stats(self.out[region], label_full, liver_full, vessels_full, signed_full, self.spacing,
+                              others_full)
+        voxel_ml = float(np.abs(np.linalg.det(self.context.ct.ijk_to_ras[:3, :3]))) / 1000.0
+        voxels = int(label.sum())
+        change = (new_values - old)[label]
+        return TumorDescription(
+            index=index, kind=kind, placement=placement, seed=seed,
+            center_ras=np.round(self.context.ct.ijk_to_ras_points(centre), 2).tolist(),
+            semi_axes_mm=np.round(shape.semi_axes_mm, 2).tolist(),
+            axes_ras=np.round(shape.rotation.T, 4).tolist(),
+            equivalent_diameter_mm=round(2.0 * (voxels * voxel_ml * 1000.0 * 3 / (4 * np.pi)) ** (1 / 3), 2),
+            volume_ml=round(voxels * voxel_ml, 3), voxels=voxels,
+            mean_hu_change=round(float(change.mean()) if change.size else 0.0, 2),
+            parenchyma_hu=round(parenchyma.level_hu, 2),
+            tumor_mean_hu=round(float(new_values[label].mean()) if voxels else float("nan"), 2),
+            scaled_to_fit=round(scale, 3), box_ijk=box_ijk(sub), look=look.to_dict(), realism=stats.to_dict(),
+        )
+
+
+def _bbox(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice, slice] | None:
+    """Slices of the smallest box holding ``mask``'s voxels, grown by ``pad`` (clipped)."""
+    bounds = []
+    for axis in range(3):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        if hits.size == 0:
+            return None
+        bounds.append(slice(max(int(hits[0]) - pad, 0), min(int(hits[-1]) + 1 + pad, mask.shape[axis])))
+    return tuple(bounds)
+
+
+def box_ijk(region: tuple[slice, slice, slice]) -> list[list[int]]:
+    return [[region[2].start, region[1].start, region[0].start],
+            [region[2].stop - 1, region[1].stop - 1, region[0].stop - 1]]
+
+
+def _one_piece(mask: np.ndarray, centre_box: np.ndarray) -> np.ndarray:
+    """The connected piece of ``mask`` holding the centre (the shape is star-shaped: normally all of it)."""
+    labelled, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    c = np.clip(np.rint(centre_box).astype(int), 0, np.array(mask.shape[::-1]) - 1)
+    keep = labelled[c[2], c[1], c[0]]
+    if keep == 0:
+        keep = int(np.argmax(np.bincount(labelled.ravel())[1:])) + 1
+    return labelled == keep
+
+
+def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype, copy=False)
+
+
+def _output_labels(context: LiverContext, liver, patches: list[TumorPatch], mode: str, tumor_value: int,
+                   liver_value: int, existing: np.ndarray | None) -> LabelMap | None:
+    if mode == "none":
+        return None
+    ct = context.ct
+    if mode == "add" and isinstance(liver, LabelMap):
+        array = liver.array.copy()
+        table = LabelTable(dict(liver.table.names))
+    else:
+        array = np.zeros(ct.array.shape, np.uint8 if max(tumor_value, liver_value) < 256 else np.int32)
+        array[context.mask((slice(None),) * 3)] = liver_value
+        table = LabelTable({liver_value: "liver"})
+    if existing is not None:
+        array[existing.astype(bool)] = tumor_value
+    for patch in patches:
+        array[patch.box_global][patch.label] = tumor_value
+    table.names[tumor_value] = "liver tumor"
+    return LabelMap(array, ct.ijk_to_ras.copy(), table=table)
+
+
+def save_descriptions(result: TumorResult, path: str | Path, **extra) -> Path:
+    """Write tumors.json atomically."""
+    from medsynth.io.atomic import atomic_output
+
+    path = Path(path)
+    with atomic_output(path) as temp:
+        temp.write_text(result.descriptions_json(**extra))
+    return path
