@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "medsynth.cli.info_cmd",
     "medsynth.cli.convert_cmd",
     "medsynth.cli.demo_cmd",
+    "medsynth.cli.tumor_cmd",
 ]
 
 
