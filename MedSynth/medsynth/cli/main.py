@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "medsynth.cli.convert_cmd",
     "medsynth.cli.demo_cmd",
     "medsynth.cli.tumor_cmd",
+    "medsynth.cli.dataset_cmd",
+    "medsynth.cli.train_cmd",
 ]
 
 
