@@ -113,6 +113,7 @@ def synthesize(
     tumor_value: int = 2,
     liver_value: int = 1,
     existing_tumors: np.ndarray | None = None,
+    avoid: Sequence[TumorPatch] = (),
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> TumorResult:
@@ -122,7 +123,8 @@ def synthesize(
     without it tumors are placed at random. ``output_labels``: "liver_tumor" (0 background,
     ``liver_value`` liver, ``tumor_value`` tumor), "add" (the input label map with tumors written
     as ``tumor_value``) or "none". ``in_place`` changes ``ct.array`` itself (the result's patches
-    undo it); otherwise the CT is copied. ``existing_tumors`` (bool, CT grid) are not overlapped.
+    undo it); otherwise the CT is copied. ``existing_tumors`` (bool, CT grid) and the tumors of
+    earlier results (``avoid``: their patches) are not overlapped.
     """
     spec = spec or TumorSpec()
     spec.validate()
@@ -146,7 +148,7 @@ def synthesize(
     else:  # big ones first: they are the hardest to fit
         plan.sort(key=lambda kind: -TUMOR_TYPES[kind].semi_axes_mm[1] if kind in TUMOR_TYPES else -1.0)
     out = ct.array if in_place else ct.array.copy()
-    painter = _Painter(context, spec, out, existing_tumors)
+    painter = _Painter(context, spec, out, existing_tumors, list(avoid))
     try:
         for index, kind in enumerate(plan):
             if cancel is not None and cancel.cancelled:
@@ -170,11 +172,13 @@ def synthesize(
 class _Painter:
     """Places and renders tumors one at a time into ``out``."""
 
-    def __init__(self, context: LiverContext, spec: TumorSpec, out: np.ndarray, existing: np.ndarray | None):
+    def __init__(self, context: LiverContext, spec: TumorSpec, out: np.ndarray, existing: np.ndarray | None,
+                 avoid: list[TumorPatch]):
         self.context = context
         self.spec = spec
         self.out = out
         self.existing = existing
+        self.avoid = avoid
         self.spacing = context.spacing
         self.patches: list[TumorPatch] = []
         self.placed: list[tuple[np.ndarray, float, float]] = []  # centre (RAS), inner and outer radius (mm)
@@ -199,7 +203,7 @@ class _Painter:
     def _others_label(self, box: Box) -> np.ndarray | None:
         """Tumors already there (this call's and the caller's), over ``box``; None if none."""
         mask = None
-        for patch in self.patches:
+        for patch in self.avoid + self.patches:
             overlap = intersect(box, patch.box_global)
             if overlap is not None:
                 mask = np.zeros(box.shape, bool) if mask is None else mask
@@ -222,7 +226,7 @@ class _Painter:
                   shape: TumorShape | None = None) -> bool:
         if self.spec.allow_overlap:
             return False
-        if centre_mm is not None and self.existing is None and all(
+        if centre_mm is not None and self.existing is None and not self.avoid and all(
                 np.linalg.norm(centre_mm - c) > shape.extent_mm + r_out + 1.0 for c, _, r_out in self.placed):
             return False  # far from every tumor placed so far
         others = self._others_label(box)

@@ -1,0 +1,239 @@
+"""TumorSynthesis's MRML-facing logic: nodes -> ``medsynth.tumor.synthesize`` -> nodes, with undo.
+
+The CT is painted in place in the volume node's own voxel array (no copy of the scan per
+click), the tumors go into a "Tumor" segment (or one segment per tumor), and every action
+can be undone bit for bit: the CT's changed boxes and the tumor segment's previous labelmap
+are kept. Used by the Slicer module and testable with ``slicer-core`` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import slicer
+import vtk
+from vtk.util import numpy_support
+
+from medsynth.errors import InputError
+from medsynth.jobs.progress import CancelToken, ProgressCallback
+from medsynth.mrml.app import get_scene
+from medsynth.mrml.segmentations import segmentation_to_labelmap
+from medsynth.mrml.volumes import _vtk_matrix, node_to_volume
+from medsynth.tumor import LiverContext, TumorDescription, TumorResult, TumorSpec, synthesize
+from medsynth.volume import Volume, VolumeMetadata
+
+TUMOR_SEGMENT_NAME = "Tumor"
+TUMOR_COLOR = (0.9, 0.25, 0.2)
+
+
+@dataclass
+class _Action:
+    """One undoable step: the CT node painted, what changed, and the segments touched."""
+
+    ct_node_id: str
+    result: TumorResult
+    segmentation_node_id: str
+    segment_states: list = field(default_factory=list)  # (segment id, previous vtkOrientedImageData or None)
+
+
+class TumorSynthesisMRMLLogic:
+    """Insert synthetic tumors into a CT volume node and a segmentation node; undo them."""
+
+    def __init__(self) -> None:
+        self._undo: list[_Action] = []
+        self._context_key = None
+        self._context: LiverContext | None = None
+        self._clicks = 0
+
+    # --- inputs ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the cached liver mask (call when the CT, segmentation or liver segment changes)."""
+        self._context_key = None
+        self._context = None
+
+    @staticmethod
+    def find_liver_segment(segmentation_node) -> str | None:
+        """The ID of a segment named like the liver ("liver", "Liver", TotalSegmentator's name)."""
+        if segmentation_node is None:
+            return None
+        segmentation = segmentation_node.GetSegmentation()
+        for index in range(segmentation.GetNumberOfSegments()):
+            if segmentation.GetNthSegment(index).GetName().strip().lower() == "liver":
+                return segmentation.GetNthSegmentID(index)
+        return None
+
+    def prepare_output(self, ct_node, output_node=None):
+        """The node to paint: the CT itself, or ``output_node`` filled once with a copy of the CT."""
+        if ct_node is None:
+            raise InputError("No CT selected. Choose the CT volume to paint tumors into.")
+        if output_node is None or output_node is ct_node:
+            return ct_node
+        if output_node.GetImageData() is None or output_node.GetAttribute("MedSynth.TumorSource") != ct_node.GetID():
+            volume = node_to_volume(ct_node)
+            from medsynth.mrml.volumes import volume_to_node
+
+            volume_to_node(volume, node=output_node)
+            output_node.SetAttribute("MedSynth.TumorSource", ct_node.GetID())
+            for key in ("DICOM.Modality", "MedSynth.Units"):
+                if ct_node.GetAttribute(key):
+                    output_node.SetAttribute(key, ct_node.GetAttribute(key))
+        return output_node
+
+    def _ct_view(self, node) -> Volume:
+        """A Volume sharing the node's voxel array (painting it changes the node)."""
+        if node is None or node.GetImageData() is None:
+            raise InputError("The CT volume node holds no image. Load a CT first.")
+        matrix = vtk.vtkMatrix4x4()
+        node.GetIJKToRASMatrix(matrix)
+        ijk_to_ras = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+        if node.GetParentTransformNode() is not None:
+            raise InputError(f"'{node.GetName()}' is under a transform: harden it first (Data module).")
+        metadata = VolumeMetadata(modality=node.GetAttribute("DICOM.Modality"), units=node.GetAttribute("MedSynth.Units"),
+                                  source=node.GetName())
+        return Volume(slicer.util.arrayFromVolume(node), ijk_to_ras, metadata)
+
+    def _liver_context(self, ct_node, ct: Volume, segmentation_node, liver_segment_id) -> LiverContext:
+        if segmentation_node is None:
+            raise InputError("No segmentation selected. Choose the segmentation holding the liver.")
+        segment_id = liver_segment_id or self.find_liver_segment(segmentation_node)
+        segmentation = segmentation_node.GetSegmentation()
+        if not segment_id or segmentation.GetSegment(segment_id) is None:
+            raise InputError(
+                "No liver segment chosen. Pick the liver segment (for example from the TotalSegmentator "
+                "extension), or segment the liver in the Segment Editor first."
+            )
+        key = (ct_node.GetID(), segmentation_node.GetID(), segment_id, ct.array.shape)
+        if self._context is None or self._context_key != key:
+            labels = segmentation_to_labelmap(segmentation_node, ct, segment_ids=[segment_id])
+            mask = labels.array > 0
+            if not mask.any():
+                raise InputError(
+                    f"The liver segment '{segmentation.GetSegment(segment_id).GetName()}' is empty. "
+                    "Segment the liver first (Segment Editor or TotalSegmentator)."
+                )
+            self._context = LiverContext(ct, mask)
+            self._context_key = key
+        self._context.ct = ct  # the same voxels, possibly a fresh view of them
+        return self._context
+
+    # --- actions -----------------------------------------------------------------------------
+    def insert_tumor_at(self, ct_node, segmentation_node, liver_segment_id, point_ras, spec: TumorSpec,
+                        seed: int, output_node=None, one_segment: bool = True) -> list[TumorDescription]:
+        """Paint one tumor centred at ``point_ras`` (a click); returns its description."""
+        return self._apply(ct_node, segmentation_node, liver_segment_id, spec, seed, output_node, one_segment,
+                           point_ras=np.asarray(point_ras, float))
+
+    def insert_random_tumors(self, ct_node, segmentation_node, liver_segment_id, spec: TumorSpec, seed: int,
+                             output_node=None, one_segment: bool = True, progress: ProgressCallback | None = None,
+                             cancel: CancelToken | None = None) -> list[TumorDescription]:
+        """Paint tumors of ``spec`` at random places in the liver."""
+        return self._apply(ct_node, segmentation_node, liver_segment_id, spec, seed, output_node, one_segment,
+                           progress=progress, cancel=cancel)
+
+    def _apply(self, ct_node, segmentation_node, liver_segment_id, spec, seed, output_node, one_segment,
+               point_ras=None, progress=None, cancel=None) -> list[TumorDescription]:
+        target = self.prepare_output(ct_node, output_node)
+        ct = self._ct_view(target)
+        context = self._liver_context(target, ct, segmentation_node, liver_segment_id)
+        rng = np.random.default_rng([int(seed), self._clicks])
+        earlier = [patch for action in self._undo if action.ct_node_id == target.GetID()
+                   for patch in action.result.patches]
+        result = synthesize(ct, None, spec, rng, point_ras=point_ras, context=context, in_place=True,
+                            output_labels="none", avoid=earlier, progress=progress, cancel=cancel)
+        self._clicks += 1
+        slicer.util.arrayFromVolumeModified(target)
+        action = _Action(target.GetID(), result, segmentation_node.GetID())
+        try:
+            self._add_segments(segmentation_node, target, result, one_segment, action)
+        except BaseException:
+            result.undo(ct.array)
+            slicer.util.arrayFromVolumeModified(target)
+            self._restore_segments(segmentation_node, action)
+            raise
+        self._undo.append(action)
+        return result.tumors
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def undo(self) -> bool:
+        """Undo the last action: CT voxels and tumor segments exactly as before. False if nothing to undo."""
+        if not self._undo:
+            return False
+        action = self._undo.pop()
+        scene = get_scene()
+        ct_node = scene.GetNodeByID(action.ct_node_id)
+        if ct_node is not None and ct_node.GetImageData() is not None:
+            action.result.undo(slicer.util.arrayFromVolume(ct_node))
+            slicer.util.arrayFromVolumeModified(ct_node)
+        segmentation_node = scene.GetNodeByID(action.segmentation_node_id)
+        if segmentation_node is not None:
+            self._restore_segments(segmentation_node, action)
+        self._clicks = max(0, self._clicks - 1)
+        return True
+
+    # --- segments ----------------------------------------------------------------------------
+    def _add_segments(self, segmentation_node, ct_node, result: TumorResult, one_segment: bool, action: _Action):
+        segmentation = segmentation_node.GetSegmentation()
+        if segmentation_node.GetNodeReference(segmentation_node.GetReferenceImageGeometryReferenceRole()) is None:
+            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        for patch, tumor in zip(result.patches, result.tumors):
+            if one_segment:
+                segment_id = segmentation.GetSegmentIdBySegmentName(TUMOR_SEGMENT_NAME)
+                name = TUMOR_SEGMENT_NAME
+            else:
+                segment_id, name = "", f"{TUMOR_SEGMENT_NAME} {self._tumor_number(segmentation)}"
+            if not segment_id:
+                segment_id = segmentation.AddEmptySegment("", name, TUMOR_COLOR)
+                action.segment_states.append((segment_id, None))
+            elif not any(state[0] == segment_id for state in action.segment_states):
+                previous = slicer.vtkOrientedImageData()
+                logic.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, previous)
+                action.segment_states.append((segment_id, previous))
+            image = _oriented_box(patch.label, patch.box_global, result.ct.ijk_to_ras)
+            if not logic.SetBinaryLabelmapToSegment(image, segmentation_node, segment_id, logic.MODE_MERGE_MAX,
+                                                    image.GetExtent()):
+                raise InputError("Slicer could not write the tumor into the segmentation.")
+            segment = segmentation.GetSegment(segment_id)
+            segment.SetTag("MedSynth.TumorSeed", str(tumor.seed))
+
+    @staticmethod
+    def _tumor_number(segmentation) -> int:
+        number = 1
+        names = {segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())}
+        while f"{TUMOR_SEGMENT_NAME} {number}" in names:
+            number += 1
+        return number
+
+    @staticmethod
+    def _restore_segments(segmentation_node, action: _Action) -> None:
+        segmentation = segmentation_node.GetSegmentation()
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        for segment_id, previous in reversed(action.segment_states):
+            if segmentation.GetSegment(segment_id) is None:
+                continue
+            if previous is None:
+                segmentation.RemoveSegment(segment_id)
+            else:
+                logic.SetBinaryLabelmapToSegment(previous, segmentation_node, segment_id, logic.MODE_REPLACE,
+                                                 previous.GetExtent())
+
+    @staticmethod
+    def segment_mask(segmentation_node, segment_id: str, reference: Volume) -> np.ndarray:
+        """A segment as a bool array on ``reference``'s grid (for checks and exports)."""
+        labels = segmentation_to_labelmap(segmentation_node, reference, segment_ids=[segment_id])
+        return labels.array > 0
+
+
+def _oriented_box(mask: np.ndarray, box: tuple[slice, slice, slice], ijk_to_ras: np.ndarray):
+    """A vtkOrientedImageData holding ``mask`` at its box of the CT grid (extent in CT voxel indices)."""
+    image = slicer.vtkOrientedImageData()
+    image.SetImageToWorldMatrix(_vtk_matrix(ijk_to_ras))
+    image.SetExtent(box[2].start, box[2].stop - 1, box[1].start, box[1].stop - 1, box[0].start, box[0].stop - 1)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    scalars = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+    scalars[:] = np.ascontiguousarray(mask, dtype=np.uint8).ravel()
+    return image
