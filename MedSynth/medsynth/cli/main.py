@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "medsynth.cli.tumor_cmd",
     "medsynth.cli.dataset_cmd",
     "medsynth.cli.train_cmd",
+    "medsynth.cli.drr_cmd",
 ]
 
 
