@@ -20,11 +20,41 @@ from medsynth.jobs.progress import CancelToken, ProgressCallback
 from medsynth.mrml.app import get_scene
 from medsynth.mrml.segmentations import segmentation_to_labelmap
 from medsynth.mrml.volumes import _vtk_matrix, node_to_volume
-from medsynth.tumor import LiverContext, TumorDescription, TumorResult, TumorSpec, synthesize
+from medsynth.tumor import Appearance, LiverContext, TumorDescription, TumorResult, TumorSpec, synthesize
 from medsynth.volume import Volume, VolumeMetadata
 
 TUMOR_SEGMENT_NAME = "Tumor"
 TUMOR_COLOR = (0.9, 0.25, 0.2)
+
+
+#: Tumor types the module offers; "custom" means a free diameter.
+MODULE_TUMOR_TYPES = ["medium", "tiny", "small", "large", "mix", "custom"]
+
+
+def tumor_spec(tumor_type: str = "medium", diameter_mm: float = 30.0, count: int = 0, density: str = "hypo",
+               capsule: bool = False, mass_effect: bool = False, necrosis: bool = False, keep_vessels: bool = False,
+               allow_overlap: bool = False) -> TumorSpec:
+    """The TumorSpec for the module's parameters (count 0: the type's published range)."""
+    appearance = Appearance(density=density, capsule=capsule, mass_effect=mass_effect, necrosis=necrosis,
+                            keep_vessels=keep_vessels)
+    custom = tumor_type == "custom"
+    spec = TumorSpec(kind="mix" if custom else tumor_type, diameter_mm=float(diameter_mm) if custom else None,
+                     count=int(count) or None, appearance=appearance, allow_overlap=allow_overlap)
+    spec.validate()
+    return spec
+
+
+def describe(tumors: list[TumorDescription]) -> str:
+    """One line per tumor for the module's status label."""
+    lines = []
+    for tumor in tumors:
+        lines.append(
+            f"#{tumor.index} {tumor.kind}: {tumor.equivalent_diameter_mm:.0f} mm, {tumor.volume_ml:.1f} ml, "
+            f"{tumor.tumor_mean_hu:.0f} HU in a {tumor.parenchyma_hu:.0f} HU liver "
+            f"(contrast {tumor.realism['contrast_hu']:+.0f} HU), at R {tumor.center_ras[0]:.0f} "
+            f"A {tumor.center_ras[1]:.0f} S {tumor.center_ras[2]:.0f}"
+        )
+    return "\n".join(lines) if lines else "No tumor fitted: the liver has no room left for this size."
 
 
 @dataclass
@@ -51,6 +81,14 @@ class TumorSynthesisMRMLLogic:
         """Forget the cached liver mask (call when the CT, segmentation or liver segment changes)."""
         self._context_key = None
         self._context = None
+
+    def reset_if_inputs_changed(self, ct_node, segmentation_node, liver_segment_id, output_node=None) -> None:
+        """Forget the cached liver mask when the module's inputs point to other nodes or segments."""
+        key = tuple(n.GetID() if n is not None else None for n in (ct_node, segmentation_node, output_node))
+        key += (liver_segment_id,)
+        if key != getattr(self, "_inputs_key", None):
+            self._inputs_key = key
+            self.reset()
 
     @staticmethod
     def find_liver_segment(segmentation_node) -> str | None:
