@@ -18,6 +18,8 @@ from medsynth.io.atomic import atomic_output
 
 FORMAT = "medsynth-model"
 FORMAT_VERSION = 1
+#: The small demo models MedSynth trains itself and ships (see scripts/train_demo_models.py).
+DEMO_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def save_checkpoint(path: str | Path, family: str, config: dict, state: dict, meta: dict) -> Path:
@@ -135,3 +137,21 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def demo_weights(name: str, verify: bool = True) -> Path:
+    """Path of a shipped demo model (``spade_ct``, ``diffusion_ct``, ``pix2pix_bone``), its SHA-256 checked."""
+    import yaml
+
+    path = DEMO_WEIGHTS_DIR / f"{name}.pt"
+    record_path = DEMO_WEIGHTS_DIR / f"{name}.yaml"
+    if not path.is_file() or not record_path.is_file():
+        known = sorted(p.stem for p in DEMO_WEIGHTS_DIR.glob("*.pt"))
+        raise InputError(f"No demo model named {name!r}. Shipped demo models: {', '.join(known) or 'none'}. "
+                         "Train them with scripts/train_demo_models.py.")
+    if verify:
+        expected = yaml.safe_load(record_path.read_text()).get("sha256")
+        if sha256_of(path) != expected:
+            raise InputError(f"{path} does not match the SHA-256 in {record_path.name}: the file is damaged or was "
+                             "replaced. Reinstall MedSynth or retrain it with scripts/train_demo_models.py.")
+    return path
