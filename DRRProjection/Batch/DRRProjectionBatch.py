@@ -1,0 +1,310 @@
+"""Render DRRs of a CT at many C-arm poses, without a GUI.
+
+Works the same with plain Python (slicer-core's MRML) and inside Slicer::
+
+    python DRRProjectionBatch.py --ct chest.nii.gz --poses poses.json --out drrs/
+    Slicer --no-main-window --python-script DRRProjectionBatch.py --ct chest.nii.gz --poses poses.json --out drrs/
+
+poses.json is a list of poses, or {"defaults": {...}, "poses": [...], "sweep": {...}}. A pose is
+{"name": "LAO30", "primary": 30, "secondary": 0, "sid": 1020, "sod": 530, "isocenter": [R, A, S]
+or "center"}; missing values come from "defaults", then from the preset. A sweep is
+{"axis": "primary" | "secondary", "start": -90, "stop": 90, "step": 30} and adds one pose per angle.
+
+Each pose gets a folder <out>/<name>/ with drr.nrrd (or drr_<image>.nrrd for several images),
+drr.png and carm.json (the geometry, projection matrix included); folders appear atomically, so
+running the same command again after an interruption renders only what is missing.
+
+Progress goes to stdout as lines "PROGRESS <percent>% <message>". Exit codes: 0 done, 2 bad input
+(arguments, files, CT, poses), 3 the computation failed, 130 interrupted.
+"""
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CRASH, EXIT_INTERRUPTED = 0, 3, 2, 1, 130
+
+
+def _import_medsynth():
+    """medsynth from Slicer's module path, the installed package, or this source tree."""
+    try:
+        import medsynth  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "MedSynth"))
+        import medsynth  # noqa: F401
+
+
+class ArgumentError(Exception):
+    """Bad command-line arguments (exit code 2 with the parser's message)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ArgumentError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="DRRProjectionBatch", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ct", help="CT in HU: a DICOM folder, NIfTI, NRRD or MHA file")
+    parser.add_argument("--poses", help="JSON file of poses (see the description)")
+    parser.add_argument("--out", help="output folder (one sub-folder per pose)")
+    parser.add_argument("--preset", default="mobile", help="C-arm preset: mobile, angio or preview (default mobile)")
+    parser.add_argument("--rows", type=int, default=384, help="detector rows; the preset's field of view is kept (384)")
+    parser.add_argument("--columns", type=int, help="detector columns (default: the preset's aspect)")
+    parser.add_argument("--spacing", type=float, help="pixel spacing in mm (default: preset field of view / rows)")
+    parser.add_argument("--output", default="radiograph", help="radiograph, line_integral, dual_energy, bone, soft_tissue")
+    parser.add_argument("--spectrum", default="90kV", help="tube voltage: 60kV, 90kV or 120kV (default 90kV)")
+    parser.add_argument("--photons", type=int, help="photons per pixel: adds Poisson noise (default: no noise)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--device", help="auto, cpu or cuda (default: the MedSynth setting)")
+    parser.add_argument("--format", default="nrrd", choices=["nrrd", "nii.gz"], help="image file format")
+    parser.add_argument("--no-png", action="store_true", help="do not write drr.png pictures")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--self-test", action="store_true",
+                        help="render an analytic water-cylinder phantom at two poses into a temporary folder")
+    return parser
+
+
+# --- poses ----------------------------------------------------------------------------------------
+def _number(value, what):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {value!r}.") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be finite, got {value!r}.")
+    return number
+
+
+def read_poses(path):
+    """[(name, {"primary", "secondary", "sid"?, "sod"?, "isocenter"?})] from a poses file."""
+    from medsynth.errors import InputError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"Poses file {path} does not exist.") from None
+    except (OSError, ValueError) as error:
+        raise InputError(f"Poses file {path} is not valid JSON: {error}") from None
+    if isinstance(data, list):
+        data = {"poses": data}
+    if not isinstance(data, dict):
+        raise InputError("The poses file must hold a list of poses or an object with 'poses' and/or 'sweep'.")
+    defaults = data.get("defaults", {})
+    entries = list(data.get("poses", []))
+    sweep = data.get("sweep")
+    if sweep:
+        from medsynth.mrml.drr_logic import DRRProjectionMRMLLogic
+
+        axis = sweep.get("axis", "primary")
+        if axis not in ("primary", "secondary"):
+            raise InputError(f"Sweep axis {axis!r}: use 'primary' (LAO/RAO) or 'secondary' (CRAN/CAUD).")
+        try:
+            angles = DRRProjectionMRMLLogic.sweep_angles(_number(sweep.get("start"), "sweep start"),
+                                                         _number(sweep.get("stop"), "sweep stop"),
+                                                         _number(sweep.get("step"), "sweep step"))
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        for angle in angles:
+            entry = {key: value for key, value in sweep.items() if key not in ("axis", "start", "stop", "step")}
+            entry[axis] = angle
+            plus, minus = ("LAO", "RAO") if axis == "primary" else ("CRAN", "CAUD")
+            entry.setdefault("name", f"{plus}{angle:g}" if angle >= 0 else f"{minus}{-angle:g}")
+            entries.append(entry)
+    if not entries:
+        raise InputError("The poses file lists no poses. Add {'poses': [{'name': 'AP', 'primary': 0, 'secondary': 0}]}.")
+    poses, names = [], set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InputError(f"Pose {index + 1} is not an object: {entry!r}.")
+        pose = dict(defaults, **entry)
+        unknown = set(pose) - {"name", "primary", "secondary", "sid", "sod", "isocenter"}
+        if unknown:
+            raise InputError(f"Pose {index + 1} has unknown keys {sorted(unknown)}; use name, primary, secondary, "
+                             "sid, sod, isocenter.")
+        name = str(pose.get("name") or f"pose_{index + 1:04d}")
+        if name in names or "/" in name or name.startswith("."):
+            raise InputError(f"Pose name {name!r} is repeated or not a valid folder name.")
+        names.add(name)
+        try:
+            values = {"primary": _number(pose.get("primary", 0.0), f"pose {name}: primary"),
+                      "secondary": _number(pose.get("secondary", 0.0), f"pose {name}: secondary")}
+            for key in ("sid", "sod"):
+                if key in pose:
+                    values[key] = _number(pose[key], f"pose {name}: {key}")
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        isocenter = pose.get("isocenter", "center")
+        if isocenter != "center":
+            if not isinstance(isocenter, (list, tuple)) or len(isocenter) != 3:
+                raise InputError(f"Pose {name}: isocenter must be 'center' or [R, A, S] in mm.")
+            try:
+                isocenter = [_number(v, f"pose {name}: isocenter") for v in isocenter]
+            except ValueError as error:
+                raise InputError(str(error)) from None
+        values["isocenter"] = isocenter
+        poses.append((name, values))
+    return poses
+
+
+# --- rendering ------------------------------------------------------------------------------------
+class ProgressPrinter:
+    def __init__(self, quiet):
+        self.quiet = quiet
+        self.last = None
+
+    def __call__(self, fraction, message=""):
+        if self.quiet:
+            return
+        line = f"PROGRESS {100.0 * fraction:5.1f}% {message}".rstrip()
+        if line != self.last:
+            print(line, flush=True)
+            self.last = line
+
+
+def run(args, progress):
+    from medsynth.geometry import load_preset
+    from medsynth.jobs import BatchItem, run_batch, sub_progress
+    from medsynth.mrml import get_scene, load_volume_node, save_node
+    from medsynth.mrml.drr_logic import OUTPUT_KINDS, DRRProjectionMRMLLogic, DRRRequest
+    from medsynth.drr.display import to_uint8
+    from medsynth.pictures import save_picture, slice_to_image
+
+    if args.output not in OUTPUT_KINDS:
+        raise ArgumentError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, not {args.output!r}")
+    if args.rows is not None and args.rows < 1:
+        raise ArgumentError("--rows must be at least 1")
+    poses = read_poses(args.poses)
+    preset = load_preset(args.preset)
+    request = DRRRequest.from_preset(args.preset, detector_pixels=args.rows, output_kind=args.output,
+                                     spectrum=args.spectrum, add_noise=args.photons is not None,
+                                     photons=args.photons or 10000, seed=args.seed)
+    if args.columns:
+        request = request.replace(detector_columns=args.columns)
+    if args.spacing:
+        request = request.replace(pixel_spacing=args.spacing)
+    progress(0.0, f"loading {args.ct}")
+    scene = get_scene()
+    ct_node = _load_ct(args.ct)
+    logic = DRRProjectionMRMLLogic(device=args.device)
+    ct = logic.ct_volume(ct_node)  # checks HU now: a bad CT fails before any output
+    items = []
+    for name, pose in poses:
+        isocenter = tuple(ct.center_ras) if pose["isocenter"] == "center" else tuple(pose["isocenter"])
+        items.append(BatchItem(name, request.replace(primary_angle=pose["primary"], secondary_angle=pose["secondary"],
+                                                     sid=pose.get("sid", preset.sid), sod=pose.get("sod", preset.sod),
+                                                     isocenter=isocenter)))
+    for item in items:  # every pose is checked before the first render
+        item.payload.carm().validate(ct)
+    suffix = "." + args.format
+
+    def work(item, folder):
+        index = items.index(item)
+        step = sub_progress(progress, 0.05 + 0.95 * index / len(items), 0.05 + 0.95 * (index + 1) / len(items))
+        nodes = logic.process(ct_node, item.payload, progress=lambda f, m="": step(f, f"{item.name}: {m}"))
+        try:
+            carm = logic.carm_of_drr(nodes[0])
+            for node in nodes:
+                kind = node.GetAttribute("MedSynth.DRR.Image")
+                stem = "drr" if len(nodes) == 1 else f"drr_{kind}"
+                save_node(node, str(folder / (stem + suffix)))
+                if not args.no_png:
+                    picture, _window = to_uint8(slicer_array(node), invert=kind.endswith("intensity"))  # bone bright
+                    save_picture(slice_to_image(picture, carm.spacing_rc), folder / (stem + ".png"))
+            (folder / "carm.json").write_text(json.dumps(carm.to_dict(), indent=1) + "\n")
+        finally:
+            for node in nodes:
+                for attached in (node.GetDisplayNode(), node.GetStorageNode()):
+                    if attached is not None:
+                        scene.RemoveNode(attached)
+                scene.RemoveNode(node)
+
+    out = Path(args.out)
+    done, skipped = run_batch(items, out, work, progress=lambda f, m="": progress(0.05 + 0.95 * f, m))
+    progress(1.0, f"{done} DRRs rendered, {skipped} already done, in {out}")
+    return EXIT_OK
+
+
+def slicer_array(node):
+    import slicer
+
+    return slicer.util.arrayFromVolume(node)[0]
+
+
+def _load_ct(path):
+    from medsynth.errors import InputError
+    from medsynth.io import read_volume
+    from medsynth.mrml import volume_to_node
+
+    if not Path(path).exists():
+        raise InputError(f"CT {path} does not exist.")
+    volume = read_volume(path, modality="CT")  # DICOM folders, NIfTI, NRRD: MedSynth's readers
+    return volume_to_node(volume, name=Path(str(path).rstrip("/")).name.split(".")[0] or "CT")
+
+
+def self_test(progress):
+    """Analytic phantom: a water cylinder (0 HU) in air; the DRR is darker in the middle than in air."""
+    import tempfile
+
+    import numpy as np
+
+    from medsynth.io import write_volume
+    from medsynth.volume import Volume, VolumeMetadata
+
+    k, j, i = np.mgrid[0:40, 0:64, 0:64]
+    hu = np.where((i - 31.5) ** 2 + (j - 31.5) ** 2 < 24.0 ** 2, 0.0, -1000.0).astype(np.int16)
+    phantom = Volume.from_spacing(hu, (2.0, 2.0, 2.0), (-63.0, -63.0, -39.0), metadata=VolumeMetadata(modality="CT", units="HU"))
+    with tempfile.TemporaryDirectory(prefix="drr-batch-selftest-") as temp:
+        ct_path = Path(temp) / "phantom.nrrd"
+        write_volume(phantom, ct_path)
+        poses_path = Path(temp) / "poses.json"
+        poses_path.write_text(json.dumps([{"name": "AP", "primary": 0}, {"name": "LAO90", "primary": 90}]))
+        args = build_parser().parse_args(["--ct", str(ct_path), "--poses", str(poses_path), "--out", str(Path(temp) / "out"),
+                                          "--preset", "preview", "--rows", "32", "--no-png"])
+        code = run(args, progress)
+        from medsynth.io import read_volume
+
+        for name in ("AP", "LAO90"):
+            image = read_volume(Path(temp) / "out" / name / "drr.nrrd").array[0]
+            centre, corner = float(image[16, 16]), float(image[0, 0])
+            if not centre < corner:
+                print(f"self-test failed: {name} centre {centre} is not darker than the edge {corner}", file=sys.stderr)
+                return EXIT_FAILED
+    print("self-test passed", flush=True)
+    return code
+
+
+def main(argv):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.self_test and not (args.ct and args.poses and args.out):
+            raise ArgumentError("--ct, --poses and --out are required")
+    except ArgumentError as error:
+        print(f"DRRProjectionBatch: error: {error}\n{parser.format_usage()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _import_medsynth()
+    from medsynth.errors import CancelledError, InputError, MedSynthError
+
+    progress = ProgressPrinter(args.quiet)
+    try:
+        return self_test(progress) if args.self_test else run(args, progress)
+    except ArgumentError as error:
+        print(f"DRRProjectionBatch: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (CancelledError, KeyboardInterrupt):
+        print("DRRProjectionBatch: interrupted; finished poses are kept, run the same command to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except InputError as error:
+        print(f"DRRProjectionBatch: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MedSynthError as error:
+        print(f"DRRProjectionBatch: failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
