@@ -77,7 +77,8 @@ def build_dual_energy_pairs(ct: Volume, out_dir: str | Path, spec: DualEnergySpe
     """Write ``out_dir/{train,val}.npz`` (``source``, ``bone``, ``soft_tissue`` line integrals, angles) + manifest.
 
     ``source`` is the single-energy polychromatic line integral -ln(I/I0) at ``spec.spectrum``;
-    ``bone`` and ``soft_tissue`` the same detector signal through that material alone (noise-free).
+    ``bone`` and ``soft_tissue`` (and every other material, e.g. ``air`` which holds the lungs) the
+    same detector signal through that material alone (noise-free).
     """
     from medsynth.drr import prepare, project
 
@@ -94,8 +95,8 @@ def build_dual_energy_pairs(ct: Volume, out_dir: str | Path, spec: DualEnergySpe
     if missing:
         raise InputError(f"The DRR materials {projections[0].material_names} lack {missing}: use the default HU materials.")
     arrays = {"source": np.stack([p.images["log"] for p in projections]).astype(np.float32)}
-    for target in TARGETS:
-        arrays[target] = np.stack([p.images[f"{target}_log"] for p in projections]).astype(np.float32)
+    for name in projections[0].material_names:  # the targets, and the other materials (air/lung) for checks
+        arrays[name] = np.stack([p.images[f"{name}_log"] for p in projections]).astype(np.float32)
     arrays["primary_angle"] = np.array([p.primary_angle for p in poses], np.float32)
     arrays["secondary_angle"] = np.array([p.secondary_angle for p in poses], np.float32)
     arrays["pixel_spacing_mm"] = np.full(len(poses), poses[0].spacing_rc[0], np.float32)
