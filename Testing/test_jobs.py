@@ -56,3 +56,16 @@ def test_atomic_output_keeps_the_old_file_on_failure(tmp_path):
             raise ValueError
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_outputs_get_the_usual_permissions(tmp_path):
+    import os
+
+    with atomic_output(tmp_path / "file.txt") as temp:
+        temp.write_text("x")
+    with atomic_output(tmp_path / "folder", directory=True) as temp:
+        (temp / "a").write_text("y")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "file.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~umask

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _suffixes(path: Path) -> str:
     """All extensions of a file name ('.nii.gz', '.seg.nrrd'): writers infer the format from them."""
     return "".join(path.suffixes[-2:]) if path.name.endswith((".nii.gz", ".seg.nrrd")) else path.suffix
@@ -36,12 +42,11 @@ def atomic_output(path: str | Path, directory: bool = False) -> Iterator[Path]:
         temp = Path(name)
     try:
         yield temp
-        if directory:
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(temp, target)
-        else:
-            os.replace(temp, target)
+        # mkstemp/mkdtemp create private (0600/0700) entries: give the output the usual permissions
+        os.chmod(temp, (0o777 if directory else 0o666) & ~_current_umask())
+        if directory and target.exists():
+            shutil.rmtree(target)
+        os.replace(temp, target)
     except BaseException:
         if temp.is_dir():
             shutil.rmtree(temp, ignore_errors=True)
