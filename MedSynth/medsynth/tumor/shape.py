@@ -15,8 +15,9 @@ from medsynth.tumor.spec import TUMOR_TYPES
 
 #: Largest outward/inward wander of the outline, as a share of the local radius.
 MAX_DEFORMATION = 0.3
-#: Spacing (mm) of the coarse grid the deformation is evaluated on before interpolation.
-COARSE_MM = 2.5
+#: Spacing of the coarse grid the outline's wander is evaluated on, as a share of the mean radius
+#: (between 1 and 4 mm): the wander is smooth on that scale.
+COARSE_SHARE, COARSE_MIN_MM, COARSE_MAX_MM = 0.15, 1.0, 4.0
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -138,9 +139,10 @@ def evaluate_shape(shape: TumorShape, ijk_to_ras: np.ndarray, box_start: np.ndar
 
     # the outline's wander, on a coarse grid (smooth away from the centre), then interpolated
     spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
+    coarse_mm = float(np.clip(COARSE_SHARE * shape.mean_radius_mm, COARSE_MIN_MM, COARSE_MAX_MM))
     positions = []
     for axis, n in zip(range(3), (n_i, n_j, n_k)):
-        stride = max(1, int(round(COARSE_MM / spacing[axis])))
+        stride = max(1, int(round(coarse_mm / spacing[axis])))
         pos = np.arange(0, n, stride, dtype=np.float64)
         if pos[-1] != n - 1:
             pos = np.append(pos, n - 1)

@@ -25,11 +25,13 @@ from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_thres
 from medsynth.tumor.realism import realism_stats
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
-from medsynth.tumor.vessels import find_vessels, parenchyma_level, robust_centre_spread
+from medsynth.tumor.vessels import VESSEL_MIN_EXCESS_HU, find_vessels, parenchyma_level, robust_centre_spread
 from medsynth.volume import LabelMap, LabelTable, Volume
 
 #: Random locations tried per tumor before it is made smaller.
 CANDIDATES_PER_SIZE = 24
+#: Grid (mm) on which random locations are screened before the full-resolution check.
+SCREEN_MM = 1.4
 #: Locations whose vessel share is measured (the least-vessel one wins if none is below the limit).
 VESSEL_CHECKS = 4
 
@@ -223,14 +225,20 @@ class _Painter:
         return any(np.linalg.norm(centre_mm - c) < inner + r for c, r, _ in self.placed)
 
     def _collides(self, field: ShapeField, box: Box, centre_mm: np.ndarray | None = None,
-                  shape: TumorShape | None = None) -> bool:
+                  shape: TumorShape | None = None, stride: np.ndarray | None = None) -> bool:
+        """True when the tumor (``field`` over ``box``, possibly every ``stride``-th voxel) meets another."""
         if self.spec.allow_overlap:
             return False
         if centre_mm is not None and self.existing is None and not self.avoid and all(
                 np.linalg.norm(centre_mm - c) > shape.extent_mm + r_out + 1.0 for c, _, r_out in self.placed):
             return False  # far from every tumor placed so far
         others = self._others_label(box)
-        return others is not None and bool(np.any((field.signed_mm <= 1.0) & others))
+        if others is None:
+            return False
+        if stride is not None:
+            steps = stride[::-1]
+            others = others[:: steps[0], :: steps[1], :: steps[2]]
+        return bool(np.any((field.signed_mm <= 1.0) & others))
 
     def _place_clicked(self, shape: TumorShape, kind: str, point: np.ndarray, reach: float):
         context = self.context
@@ -261,10 +269,15 @@ class _Painter:
         return float(depth[local[2], local[1], local[0]])
 
     def _place_random(self, shape: TumorShape, rng: np.random.Generator, reach: float):
-        """Random location deep enough, in the liver, off other tumors and vessels; shrink if none."""
+        """Random location deep enough, in the liver, off other tumors and vessels; shrink if none.
+
+        Candidates are screened on a grid of about 1.4 mm (every second voxel of a 0.7 mm scan);
+        the chosen one is then checked at full resolution.
+        """
         context = self.context
         margin = self.spec.surface_margin_mm
         ijk_to_ras = context.ct.ijk_to_ras
+        stride = np.maximum(1, np.rint(SCREEN_MM / context.spacing)).astype(int)  # (i, j, k)
         scale = 1.0
         for _attempt in range(12):
             if shape.mean_radius_mm < 1.5:
@@ -275,54 +288,62 @@ class _Painter:
                 factor = max(0.3, 0.9 * available / deep_enough)
                 shape, scale = shape.scaled(factor), scale * factor
                 continue
-            # the shape is evaluated once around an integer voxel and moved over candidate voxels
-            half = box_half_size(context, pad_mm(shape, margin, reach))
-            box_shape = tuple(int(2 * h + 1) for h in half[::-1])
-            field = evaluate_shape(shape, ijk_to_ras, -half, box_shape, np.zeros(3))
-            must_be_liver = field.signed_mm <= fit_threshold_mm(shape, margin)
-            inside = field.signed_mm <= 0
-            screen = must_be_liver[:, ::2, ::2]
-            surely = shape.extent_mm + fit_threshold_mm(shape, margin) * shape.semi_axes_mm.max() / shape.mean_radius_mm
+            threshold = fit_threshold_mm(shape, margin)
+            radius = pad_mm(shape, margin, reach)
+            # the shape, evaluated once on a coarse grid around an integer voxel, moves over candidates
+            half = -(-box_half_size(context, radius) // stride)  # coarse half-size, rounded up
+            coarse_matrix = ijk_to_ras.copy()
+            coarse_matrix[:3, :3] = ijk_to_ras[:3, :3] * stride
+            coarse = evaluate_shape(shape, coarse_matrix, -half, tuple(int(2 * h + 1) for h in half[::-1]), np.zeros(3))
+            must_be_liver = coarse.signed_mm <= threshold
+            inside = coarse.signed_mm <= 0
+            surely = shape.extent_mm + threshold * shape.semi_axes_mm.max() / shape.mean_radius_mm
             candidates = np.concatenate([context.sample_centres(rng, surely, CANDIDATES_PER_SIZE // 2),
                                          context.sample_centres(rng, deep_enough, CANDIDATES_PER_SIZE // 2)])
-            best = None
-            checks = 0
+            pool = []  # (vessel share, order, centre, centre in mm) of locations that pass the coarse checks
             for candidate in candidates:
                 centre = candidate[::-1].astype(float)  # (k, j, i) -> (i, j, k)
                 centre_mm = context.ct.ijk_to_ras_points(centre)
                 if self._surely_collides(centre_mm, shape):
                     continue
-                box = make_box(candidate[::-1], half, context.ct.array.shape)
-                liver = liver_in_box(context, box)
-                if np.any(screen & ~liver[:, ::2, ::2]) or np.any(must_be_liver & ~liver):
+                box = make_box(candidate[::-1], half * stride, context.ct.array.shape)
+                liver = self._strided_liver(box, stride)
+                if np.any(must_be_liver & ~liver):
                     continue
-                if self._collides(field, box, centre_mm, shape):
+                if self._collides(coarse, box, centre_mm, shape, stride):
                     continue
-                share = self._vessel_share(box, inside)
-                if best is None or share < best[0]:
-                    best = (share, centre, box)
-                checks += 1
-                if share <= self.spec.max_vessel_fraction or checks >= VESSEL_CHECKS:
+                share = self._vessel_share(box, stride, inside & liver)
+                pool.append((share, len(pool), centre, centre_mm))
+                if share <= self.spec.max_vessel_fraction or len(pool) >= VESSEL_CHECKS:
                     break
-            if best is not None:
-                return best[1], best[2], field, scale, shape
+            for _share, _order, centre, centre_mm in sorted(pool, key=lambda item: item[:2]):
+                full_box, field = evaluate_at(context, shape, centre, radius)
+                if fits(field, liver_in_box(context, full_box), threshold) and not self._collides(
+                        field, full_box, centre_mm, shape):
+                    return centre, full_box, field, scale, shape
             shape, scale = shape.scaled(0.85), scale * 0.85
         return None  # the liver is full: no room left for this tumor (it is skipped, not forced)
 
-    def _vessel_share(self, box: Box, inside: np.ndarray) -> float:
-        """Share of the tumor's voxels on vessels, estimated on a 2x2 in-plane block mean (cheap)."""
-        liver = self.context.mask(box.inner_global)[:, : -1 : 2, : -1 : 2]
-        ct_box = self.out[box.inner_global].astype(np.float32)
-        blocks = (ct_box[:, :-1:2, :-1:2] + ct_box[:, 1::2, :-1:2] + ct_box[:, :-1:2, 1::2] + ct_box[:, 1::2, 1::2]) / 4
-        tumor = inside[box.inner_local][:, : -1 : 2, : -1 : 2]
-        n = min(blocks.shape[1], tumor.shape[1], liver.shape[1]), min(blocks.shape[2], tumor.shape[2], liver.shape[2])
-        blocks, tumor, liver = (a[:, : n[0], : n[1]] for a in (blocks, tumor, liver))
-        values = blocks[liver]
-        if values.size < 20 or not tumor.any():
+    def _strided_liver(self, box: Box, stride: np.ndarray) -> np.ndarray:
+        """The liver over every ``stride``-th voxel of ``box`` (outside the volume: not liver)."""
+        steps = stride[::-1]
+        if not box.clipped:
+            return self.context.mask(tuple(slice(g.start, g.stop, int(s)) for g, s in zip(box.inner_global, steps)))
+        return liver_in_box(self.context, box)[:: steps[0], :: steps[1], :: steps[2]]
+
+    def _vessel_share(self, box: Box, stride: np.ndarray, tumor_in_liver: np.ndarray) -> float:
+        """Share of the tumor's (coarse) voxels on vessels: raw HU well above the local parenchyma."""
+        steps = stride[::-1]
+        if box.clipped:
+            return 1.0  # near the scan's edge: only taken if nothing better is found
+        block = self.out[tuple(slice(g.start, g.stop, int(s)) for g, s in zip(box.inner_global, steps))]
+        liver = self._strided_liver(box, stride)
+        values = block[liver]
+        if values.size < 20 or not tumor_in_liver.any():
             return 0.0
         level, spread = robust_centre_spread(values)
-        vessels = blocks[tumor & liver] > level + max(30.0, 3.0 * spread / 2.0)
-        return float(vessels.mean()) if vessels.size else 0.0
+        vessels = block[tumor_in_liver] > level + max(VESSEL_MIN_EXCESS_HU, 2.5 * spread)
+        return float(vessels.mean())
 
     # --- rendering ---------------------------------------------------------------------------
     def _render(self, index, kind, placement, seed, tumor_rng, shape, centre, box: Box, field: ShapeField, scale):
