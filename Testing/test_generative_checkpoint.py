@@ -166,6 +166,16 @@ def test_label_map_errors_are_clear():
         translator.translate(torch.full((1, 1, 32, 32), float("nan")))
 
 
+def test_pixel_spacing_must_match_the_training_spacing():
+    model = build_model("spade_gan", SMALL["spade_gan"], META)
+    model.check_pixel_spacing(5.5)
+    model.check_pixel_spacing((5.0, 6.0))  # within 20 %
+    with pytest.raises(InputError, match="0.7 mm pixels.*trained on 5.5 mm"):
+        model.check_pixel_spacing((0.7, 0.7))
+    with pytest.raises(InputError, match="positive"):
+        model.check_pixel_spacing(-1)
+
+
 def test_intensity_window_round_trip():
     window = IntensityWindow.from_dict({"level": 40, "width": 400})
     assert (window.low, window.high) == (-160.0, 240.0)

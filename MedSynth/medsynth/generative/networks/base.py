@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +48,25 @@ class MedSynthModel(nn.Module):
             "window": self.window.to_dict(),
             "pixel_spacing_mm": self.pixel_spacing_mm,
         }
+
+    def check_pixel_spacing(self, spacing_mm: float | tuple[float, float], tolerance: float = 0.2) -> None:
+        """Raise unless slices of ``spacing_mm`` pixels match the training spacing within ``tolerance`` (relative).
+
+        A model paints anatomy at the scale it was trained on: a liver at 1 mm pixels looks nothing
+        like one at 5.5 mm, so inputs must be resampled to the model's spacing first.
+        """
+        if self.pixel_spacing_mm is None:
+            return
+        values = [float(v) for v in np.atleast_1d(spacing_mm)]
+        if any(not np.isfinite(v) or v <= 0 for v in values):
+            raise InputError(f"Pixel spacing must be positive millimetres, got {spacing_mm!r}.")
+        worst = max(values, key=lambda v: abs(v / self.pixel_spacing_mm - 1.0))
+        if abs(worst / self.pixel_spacing_mm - 1.0) > tolerance:
+            raise InputError(
+                f"The slices have {worst:g} mm pixels, but this {self.family} model was trained on "
+                f"{self.pixel_spacing_mm:g} mm pixels. Resample the label map to {self.pixel_spacing_mm:g} mm "
+                f"(in-plane) before generating."
+            )
 
     def check_spatial(self, height: int, width: int, what: str) -> None:
         if height % self.size_multiple or width % self.size_multiple or height < self.size_multiple:
