@@ -25,7 +25,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from medsynth.errors import CancelledError
+from medsynth.errors import CancelledError, MedSynthError
 from medsynth.jobs import CancelToken
 from medsynth.mrml.carm_models import models_of
 from medsynth.mrml.drr_logic import (
@@ -139,6 +139,7 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._settleTimer = None
         self._pollTimer = None
         self._previewNode = None
+        self._appliedPreset = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -169,7 +170,6 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aimHereButton.connect("clicked(bool)", self.onAimHereButton)
         self.ui.centerIsocenterButton.connect("clicked(bool)", self.onCenterIsocenterButton)
         self.ui.projectPointsButton.connect("clicked(bool)", self.onProjectPointsButton)
-        self.ui.presetComboBox.connect("currentIndexChanged(int)", self.onPresetChanged)
 
         self.initializeParameterNode()
 
@@ -212,6 +212,7 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
         self._parameterNode = inputParameterNode
+        self._appliedPreset = inputParameterNode.preset if inputParameterNode else None
         if self._parameterNode:
             # Bindings come from the SlicerParameterName properties in the .ui file.
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
@@ -222,22 +223,28 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """Any change: refresh buttons, move the C-arm model, follow the aim point, schedule a preview."""
         with slicer.util.tryWithErrorDisplay(_("Could not update the C-arm."), waitCursor=False):
-            hasInput = bool(self._parameterNode and self._parameterNode.ctVolume)
-            busy = self._job is not None and self._job["kind"] != "preview"
-            self.ui.applyButton.enabled = hasInput or busy
-            self.ui.sweepButton.enabled = hasInput and not busy
-            self.ui.applyButton.text = _("Cancel") if busy else _("Apply")
-            self.ui.applyButton.toolTip = (_("Stop the rendering") if busy else
-                                           _("Render the DRR at full resolution") if hasInput else
-                                           _("Select a CT volume first"))
+            self.updateButtons()
             if not self._parameterNode:
                 return
+            self.applyPresetIfChanged()
             self.observeAimPoint()
             self.updateCArmModels()
-            if hasInput and self._parameterNode.livePreview and not busy:
+            busy = self._job is not None and self._job["kind"] not in ("preview", "settled")
+            if self._parameterNode.ctVolume and self._parameterNode.livePreview and not busy:
                 if not self._previewTimer.isActive():
                     self._previewTimer.start()  # throttle: at most one preview per interval
                 self._settleTimer.start()  # debounce: full resolution once the user stops
+
+    def updateButtons(self) -> None:
+        """Apply turns into Cancel while a full-resolution render or a sweep runs."""
+        hasInput = bool(self._parameterNode and self._parameterNode.ctVolume)
+        busy = self._job is not None and self._job["kind"] not in ("preview", "settled")
+        self.ui.applyButton.enabled = hasInput or busy
+        self.ui.sweepButton.enabled = hasInput and not busy
+        self.ui.applyButton.text = _("Cancel") if busy else _("Apply")
+        self.ui.applyButton.toolTip = (_("Stop the rendering") if busy else
+                                       _("Render the DRR at full resolution") if hasInput else
+                                       _("Select a CT volume first"))
 
     def request(self) -> DRRRequest:
         request, _nodes = read_parameter_node(self._parameterNode.parameterNode)
@@ -250,13 +257,13 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 for model in models_of(self._carmTransformNode).values():
                     model.GetDisplayNode().SetVisibility(False)
             return
-        try:
-            carm = self.request().carm()
-        except ValueError:
-            return  # a pose being edited can be momentarily impossible (SOD >= SID): keep the last one
         self._updatingTransform = True
         try:
-            nodes = self.logic.show_carm(carm, self._carmTransformNode)
+            nodes = self.logic.show_carm(self.request().carm(), self._carmTransformNode)
+        except MedSynthError as error:
+            # a pose being edited can be momentarily impossible (SOD >= SID): keep the last one, say why
+            self.ui.statusLabel.text = str(error)
+            return
         finally:
             self._updatingTransform = False
         if nodes.transform is not self._carmTransformNode:
@@ -301,19 +308,20 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         volume = self.logic.ct_volume(self._parameterNode.ctVolume)
         self.setIsocenter(volume.center_ras)
 
-    # --- buttons ----------------------------------------------------------------------------------
-    def onPresetChanged(self, index=None) -> None:
-        """A preset sets SID, SOD and a detector with its field of view (binned to the current rows)."""
-        if not self._parameterNode:
+    def applyPresetIfChanged(self) -> None:
+        """A newly chosen preset sets SID, SOD and its detector's field of view (binned to the current rows)."""
+        preset = self._parameterNode.preset
+        if preset == self._appliedPreset:
             return
-        with slicer.util.tryWithErrorDisplay(_("Unknown preset."), waitCursor=False):
-            request = DRRRequest.from_preset(self._parameterNode.preset, detector_pixels=self._parameterNode.detectorRows)
-            with slicer.util.NodeModify(self._parameterNode.parameterNode):
-                self._parameterNode.pose.sid = request.sid
-                self._parameterNode.pose.sod = request.sod
-                self._parameterNode.detectorColumns = request.detector_columns
-                self._parameterNode.pixelSpacing = request.pixel_spacing
+        self._appliedPreset = preset
+        request = DRRRequest.from_preset(preset, detector_pixels=self._parameterNode.detectorRows)
+        with slicer.util.NodeModify(self._parameterNode.parameterNode):
+            self._parameterNode.pose.sid = request.sid
+            self._parameterNode.pose.sod = request.sod
+            self._parameterNode.detectorColumns = request.detector_columns
+            self._parameterNode.pixelSpacing = request.pixel_spacing
 
+    # --- buttons ----------------------------------------------------------------------------------
     def onCenterIsocenterButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Select a CT volume first."), waitCursor=False):
             self.centerIsocenter()
@@ -330,29 +338,36 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 count=node.GetNumberOfControlPoints(), name=self._parameterNode.outputVolume.GetName())
 
     def onApplyButton(self) -> None:
-        if self._job is not None and self._job["kind"] != "preview":
+        if self._job is not None and self._job["kind"] not in ("preview", "settled"):
             self.cancelJob()
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to compute the DRR."), waitCursor=True):
+            self.stopLiveRender()
             self._settleTimer.stop()
             self.startRender("full")
 
     def onSweepButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to run the sweep."), waitCursor=True):
-            self._settleTimer.stop()
+            self.stopLiveRender()
             self.startRender("sweep")
 
     def onPreviewTimer(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Preview failed."), waitCursor=False):
-            if self._job is None:
-                self.startRender("preview")
+        if self._job is None:
+            self.startLiveRender("preview")
 
     def onSettleTimer(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to compute the DRR."), waitCursor=False):
-            if self._job is not None:
-                self._settleTimer.start()  # try again when the running render has finished
-                return
-            self.startRender("settled")
+        if self._job is not None:
+            self._settleTimer.start()  # try again when the running render has finished
+            return
+        self.startLiveRender("settled")
+
+    def startLiveRender(self, kind: str) -> None:
+        """Live view: a pose the user is still adjusting may be impossible; say why without a dialog."""
+        with slicer.util.tryWithErrorDisplay(_("Preview failed."), waitCursor=False):
+            try:
+                self.startRender(kind)
+            except MedSynthError as error:
+                self.ui.statusLabel.text = str(error)
 
     # --- background rendering: MRML on the main thread, the projector in a worker thread ---------
     def startRender(self, kind: str) -> None:
@@ -385,7 +400,7 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.progressBar.value = 0
             self.ui.progressBar.visible = True
             self.ui.statusLabel.text = _("Rendering...")
-        self.onParameterNodeModified()  # Apply becomes Cancel
+        self.updateButtons()  # Apply becomes Cancel
         thread.start()
         self._pollTimer.start()
 
@@ -408,15 +423,18 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._pollTimer.stop()
         self._job = None
         self.ui.progressBar.visible = False
+        self.updateButtons()
         kind, value = finished
         with slicer.util.tryWithErrorDisplay(_("Failed to compute the DRR."), waitCursor=False):
             if kind == "error":
                 if isinstance(value, CancelledError):
                     self.ui.statusLabel.text = _("Cancelled; the scene is unchanged.")
                     return
+                if job["kind"] in ("preview", "settled") and isinstance(value, MedSynthError):
+                    self.ui.statusLabel.text = str(value)
+                    return
                 raise value
             self.finishRender(job, value)
-        self.onParameterNodeModified()
 
     def finishRender(self, job: dict, views) -> None:
         parameters = self._parameterNode
@@ -448,6 +466,15 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         sliceNode = sliceWidget.mrmlSliceNode()
         sliceNode.RotateToVolumePlane(node)
         sliceWidget.sliceLogic().FitSliceToAll()
+
+    def stopLiveRender(self) -> None:
+        """Stop pending and running live previews: a full render or a sweep replaces them."""
+        self._previewTimer.stop()
+        self._settleTimer.stop()
+        if self._job is not None and self._job["kind"] in ("preview", "settled"):
+            self.cancelJob()
+            self._job["thread"].join()
+            self.onPollTimer()  # collects the cancelled job; the scene is unchanged
 
     def cancelJob(self) -> None:
         if self._job is not None:

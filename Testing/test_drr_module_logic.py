@@ -325,3 +325,16 @@ def test_segmentation_materials(mrml_scene, logic, ct_node, small_ct, lidc_label
     with pytest.raises(InputError, match="do not name a material"):
         logic.process(ct_node, request, segmentation_node=segmentation)
     assert node_count(mrml_scene) == before
+
+
+def test_every_logic_call_of_the_widget_exists():
+    """The Widget (not runnable without Slicer's GUI) only calls logic methods that exist and are tested here."""
+    import re
+
+    text = (ROOT / "DRRProjection" / "DRRProjection.py").read_text()
+    called = set(re.findall(r"self\.logic\.(\w+)\(", text))
+    tree = ast.parse(text)
+    module_logic = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DRRProjectionLogic")
+    own = {n.name for n in module_logic.body if isinstance(n, ast.FunctionDef)}
+    missing = sorted(name for name in called if name not in own and not hasattr(DRRProjectionMRMLLogic, name))
+    assert called and not missing, f"the widget calls missing logic methods: {missing}"
