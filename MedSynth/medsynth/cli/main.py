@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "medsynth.cli.dataset_cmd",
     "medsynth.cli.train_cmd",
     "medsynth.cli.drr_cmd",
+    "medsynth.cli.generate_cmd",
+    "medsynth.cli.evaluate_cmd",
 ]
 
 

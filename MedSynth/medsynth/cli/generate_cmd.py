@@ -1,0 +1,206 @@
+"""``medsynth generate``: run a registered model on a label map (or a DRR), write NIfTI + PNG.
+
+    medsynth generate --list
+    medsynth generate --register CHECKPOINT --id my-gan
+    medsynth generate --model ID --labels L.nii.gz --table structures.csv --slices 40..80 --samples 3 --out DIR
+    medsynth generate --model ID --image DRR.nii.gz --out DIR        (image-to-image: DRR -> bone)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from medsynth.cli.progress_bar import progress_bar
+from medsynth.errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate", help="generate CT from a label map, or a bone image from a DRR",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="list the registered models and exit")
+    parser.add_argument("--register", metavar="CHECKPOINT", help="add your checkpoint (from medsynth train)")
+    parser.add_argument("--id", help="model id for --register")
+    parser.add_argument("--task", help="task for --register (default from the model family)")
+    parser.add_argument("--licence", default="user's own", help="licence for --register")
+    parser.add_argument("--model", help="registered model id (see --list)")
+    parser.add_argument("--labels", help="label map (NIfTI/NRRD; .seg.nrrd with segment names)")
+    parser.add_argument("--table", help="label names: TotalSegmentator structures.csv or a Slicer color table")
+    parser.add_argument("--image", help="2D image to translate (image-to-image models, e.g. a DRR)")
+    parser.add_argument("--slices", default="all", help="'all', 'i..j' (inclusive) or 'i,j,k' (axial indices)")
+    parser.add_argument("--samples", type=int, default=1, help="how many different images to generate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, help="diffusion sampling steps (DDIM)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (diffusion)")
+    parser.add_argument("--map", action="append", default=[], metavar="NAME=CLASS",
+                        help="map a label name to a model class (repeatable)")
+    parser.add_argument("--unknown", default="error", help="'error' or a model class to paint unknown labels as")
+    parser.add_argument("--body", default="auto", help="'auto' (from the structures), 'none' or a CT to threshold")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--out", help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medsynth.generative import registry
+
+    if args.list:
+        for entry in registry.list_models():
+            origin = "user" if entry.user else "shipped"
+            print(f"{entry.id:28s} [{origin}] {registry.TASKS.get(entry.task, entry.task)} ({entry.family}); "
+                  f"classes: {', '.join(entry.classes) or '-'}; licence: {entry.licence}")
+        return 0
+    if args.register:
+        if not args.id:
+            raise InputError("--register needs --id NAME for the model.")
+        entry = registry.register_checkpoint(args.register, args.id, args.task, licence=args.licence)
+        print(f"Registered {entry.id}: {entry.describe()}")
+        return 0
+    if not args.model or not args.out:
+        raise InputError("Give --model ID and --out DIR (or --list / --register).")
+    if bool(args.labels) == bool(args.image):
+        raise InputError("Give exactly one input: --labels (label map -> image) or --image (image -> image).")
+    out = Path(args.out)
+    if args.image:
+        return _translate(args, out)
+    return _generate(args, out)
+
+
+def _generate(args: argparse.Namespace, out: Path) -> int:
+    from medsynth.generative.class_mapping import parse_mapping
+    from medsynth.generative.inference import generate
+    from medsynth.io import read_volume, write_volume
+
+    labels = read_labels(args.labels, args.table)
+    body: str | np.ndarray = args.body
+    if args.body not in ("auto", "none"):
+        ct = read_volume(args.body, modality="CT")
+        ct.require_same_grid(labels)
+        body = ct.array > -500
+    with progress_bar(f"generate {args.model}", enabled=not args.quiet) as progress:
+        volumes = generate(labels, args.model, slices=args.slices, samples=args.samples, seed=args.seed,
+                           steps=args.steps, guidance=args.guidance, class_mapping=parse_mapping(args.map),
+                           unknown=args.unknown, body=body, device=args.device, progress=progress)
+    written = []
+    for index, volume in enumerate(volumes):
+        path = write_volume(volume, out / f"sample_{index:02d}.nii.gz")
+        written.append(path)
+        written.append(save_generated_picture(volume, labels, out / f"sample_{index:02d}.png"))
+    summary = {"model": args.model, "labels": str(args.labels), "slices": args.slices, "samples": args.samples,
+               "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
+               "class_mapping": volumes[0].metadata.extra["class_mapping"],
+               "unknown": volumes[0].metadata.extra["unknown"], "files": [p.name for p in written]}
+    _write_json(out / "generation.json", summary)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _translate(args: argparse.Namespace, out: Path) -> int:
+    from medsynth.generative.inference import translate
+    from medsynth.io import read_volume, write_volume
+    from medsynth.pictures import montage, normalize, save_picture, slice_to_image
+
+    image = read_volume(args.image)
+    with progress_bar(f"translate {args.model}", enabled=not args.quiet) as progress:
+        result = translate(image, args.model, device=args.device, progress=progress)
+    path = write_volume(result, out / "translated.nii.gz")
+    spacing = (float(image.spacing[1]), float(image.spacing[0]))
+    picture = montage([slice_to_image(normalize(image.array[0]), spacing),
+                       slice_to_image(normalize(result.array[0]), spacing)], ["input", f"{args.model}"])
+    save_picture(picture, out / "translated.png")
+    print(path)
+    return 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from medsynth.io.atomic import atomic_output
+
+    with atomic_output(path) as temp:
+        temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_labels(path: str | Path, table: str | Path | None = None):
+    """A named label map from a label volume + table, or from a Slicer .seg.nrrd (names in its header)."""
+    from medsynth.io import read_labelmap
+    from medsynth.volume import LabelTable
+
+    path = Path(path)
+    if path.name.lower().endswith(".seg.nrrd") and table is None:
+        return read_seg_nrrd(path)
+    if table is not None and Path(table).suffix.lower() in (".txt", ".ctbl"):
+        labels = read_labelmap(path)
+        labels.table = read_color_table(table)
+        return labels
+    labels = read_labelmap(path, table)
+    if not labels.table.names:
+        raise InputError(
+            f"{path.name} has no label names, and classes are matched to the model by name. Give --table "
+            "(TotalSegmentator's structures.csv or a Slicer color table), or a .seg.nrrd with named segments."
+        )
+    return labels
+
+
+def read_color_table(path: str | Path):
+    """A Slicer/ITK-SNAP style colour table: lines 'value name r g b a' ('#' comments)."""
+    from medsynth.volume import LabelTable
+
+    names = {}
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        try:
+            names[int(parts[0])] = parts[1]
+        except (ValueError, IndexError):
+            raise InputError(f"{path}: line {line!r} is not 'value name r g b a'.") from None
+    names.pop(0, None)
+    return LabelTable(names)
+
+
+def read_seg_nrrd(path: str | Path):
+    """A single-layer Slicer .seg.nrrd as a LabelMap named by its segments."""
+    import SimpleITK as sitk
+
+    from medsynth.io import read_labelmap
+    from medsynth.volume import LabelTable
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    if reader.GetNumberOfComponents() > 1:
+        raise InputError(f"{path} stores overlapping segments in several layers; export it as a label map in Slicer.")
+    keys = set(reader.GetMetaDataKeys())
+    names = {}
+    index = 0
+    while f"Segment{index}_Name" in keys:
+        value = int(reader.GetMetaData(f"Segment{index}_LabelValue")) if f"Segment{index}_LabelValue" in keys else index + 1
+        names[value] = reader.GetMetaData(f"Segment{index}_Name")
+        index += 1
+    labels = read_labelmap(path)
+    labels.table = LabelTable(names)
+    return labels
+
+
+def save_generated_picture(volume, labels, path: Path) -> Path:
+    """Generated axial slice (soft-tissue window) beside the label outlines on it, at the middle slice."""
+    from medsynth.generative.slice_grid import to_display_orientation
+    from medsynth.pictures import WINDOWS, montage, overlay_outlines, save_picture, slice_to_image, window
+
+    oriented = to_display_orientation(volume)
+    index = oriented.array.shape[0] // 2
+    image = window(oriented.array[index], *WINDOWS["soft_tissue"])
+    spacing = (float(oriented.spacing[1]), float(oriented.spacing[0]))
+    centre = oriented.ijk_to_ras_points(np.array([0, 0, index]))
+    oriented_labels = to_display_orientation(labels)
+    k = int(np.clip(round(float(oriented_labels.ras_to_ijk_points(centre)[2])), 0, oriented_labels.array.shape[0] - 1))
+    plane = oriented_labels.array[k]
+    masks = [plane == value for value in np.unique(plane) if value != 0][:12]
+    tiles = [slice_to_image(image, spacing), slice_to_image(window(oriented.array[index], *WINDOWS["lung"]), spacing)]
+    if plane.shape == image.shape:
+        tiles.append(slice_to_image(overlay_outlines(image, masks), spacing))
+    return save_picture(montage(tiles, ["generated (soft tissue)", "generated (lung)", "label outlines"][:len(tiles)]), path)
