@@ -29,6 +29,7 @@ from medsynth.errors import CancelledError, MedSynthError
 from medsynth.jobs import CancelToken
 from medsynth.mrml.carm_models import models_of
 from medsynth.mrml.drr_logic import (
+    BACKENDS,
     DRRProjectionMRMLLogic,
     DRRRequest,
     OUTPUT_KINDS,
@@ -102,6 +103,7 @@ class DRRProjectionParameterNode:
     addNoise: bool = False
     outputKind: Annotated[str, Choice(list(OUTPUT_KINDS))] = "radiograph"
     previewFactor: Annotated[int, WithinRange(1, 16)] = 4
+    backend: Annotated[str, Choice(list(BACKENDS))] = "medsynth"
     followAimPoint: bool = False
     showCArm: bool = True
     livePreview: bool = True

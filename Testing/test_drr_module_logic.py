@@ -338,3 +338,22 @@ def test_every_logic_call_of_the_widget_exists():
     own = {n.name for n in module_logic.body if isinstance(n, ast.FunctionDef)}
     missing = sorted(name for name in called if name not in own and not hasattr(DRRProjectionMRMLLogic, name))
     assert called and not missing, f"the widget calls missing logic methods: {missing}"
+
+
+def test_deepdrr_renderer_is_optional_and_says_what_is_missing(mrml_scene, logic, ct_node, small_ct, monkeypatch,
+                                                               tmp_path):
+    from medsynth.drr.deepdrr_backend import ENVIRONMENT_VARIABLE, DeepDRRUnavailable
+    from medsynth.errors import DeviceError
+
+    request = small_request(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0, backend="deepdrr")
+    before = node_count(mrml_scene)
+    with pytest.raises(InputError, match="MedSynth renderer"):
+        logic.process(ct_node, request.replace(output_kind="bone"))
+    monkeypatch.setenv("MEDSYNTH_SETTINGS", str(tmp_path / "settings.json"))
+    monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
+    with pytest.raises(DeepDRRUnavailable, match=ENVIRONMENT_VARIABLE) as raised:
+        logic.process(ct_node, request)
+    assert isinstance(raised.value, DeviceError)
+    with pytest.raises(InputError, match="Unknown renderer"):
+        logic.process(ct_node, request.replace(backend="raytracer9000"))
+    assert node_count(mrml_scene) == before

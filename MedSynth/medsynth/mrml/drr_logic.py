@@ -45,6 +45,10 @@ SPECTRA = ("60kV", "90kV", "120kV")
 #: The dual-energy pair's spectra (low, high).
 DUAL_ENERGY_SPECTRA = ("60kV", "120kV")
 SWEEP_AXES = ("primary", "secondary")
+#: Renderers: MedSynth's own projector, or DeepDRR itself in its own environment (medsynth.drr.deepdrr_backend).
+BACKENDS = ("medsynth", "deepdrr")
+#: Output kinds the DeepDRR backend can give (it returns one detected-intensity image per pose).
+DEEPDRR_OUTPUT_KINDS = ("radiograph", "line_integral")
 
 #: Attribute on a DRR node holding the C-arm it was rendered with (JSON).
 DRR_CARM_ATTRIBUTE = "MedSynth.DRR.CArm"
@@ -76,6 +80,7 @@ class DRRRequest:
     preview_factor: int = 4
     patient_position: str = "HFS"
     seed: int | None = 0
+    backend: str = "medsynth"
 
     def replace(self, **changes) -> "DRRRequest":
         return dataclasses.replace(self, **changes)
@@ -140,6 +145,7 @@ PARAMETERS: dict[str, tuple[str, type]] = {
     "addNoise": ("add_noise", bool),
     "outputKind": ("output_kind", str),
     "previewFactor": ("preview_factor", int),
+    "backend": ("backend", str),
 }
 #: Parameters that only steer the GUI (kept in the node, not part of a request).
 GUI_PARAMETERS: dict[str, tuple[type, object]] = {
@@ -355,6 +361,13 @@ class DRRProjectionMRMLLogic:
             carms = [request.carm()]
         carms = [carm.validate(ct) for carm in carms]
         _spectrum(request)  # fail early on a bad tube voltage or filtration
+        if request.backend not in BACKENDS:
+            raise InputError(f"Unknown renderer {request.backend!r}: use one of {', '.join(BACKENDS)}.")
+        if request.backend == "deepdrr" and request.output_kind not in DEEPDRR_OUTPUT_KINDS:
+            raise InputError(
+                f"The DeepDRR backend gives {' and '.join(DEEPDRR_OUTPUT_KINDS)} images; for {request.output_kind!r} "
+                "use the MedSynth renderer (the same physics, on CPU or CUDA)."
+            )
         base = f"{ct_node.GetName()} DRR"
         return PreparedDRR(ct, prepared, list(carms), request, preview, output_node, base)
 
@@ -369,6 +382,8 @@ class DRRProjectionMRMLLogic:
         if job.preview and job.request.preview_factor > 1:
             preview = max(8, round(max(job.carms[0].detector_rows, job.carms[0].detector_columns)
                                    / job.request.preview_factor))
+        if job.request.backend == "deepdrr":
+            return _render_with_deepdrr(job.ct, job.carms, job.request, progress, cancel)
         return _render_images(job.prepared, job.carms, job.request, self.device, preview, progress, cancel)
 
     def write(self, job: PreparedDRR, views: list[DRRView]) -> list:
@@ -601,6 +616,27 @@ def _render_images(prepared, carms: list[CArm], request: DRRRequest, device: str
                 "soft tissue and bone)."
             )
         views.append(DRRView(projection.carm, {kind: projection.as_volume(kind) for kind in kinds}, projection))
+    return views
+
+
+def _render_with_deepdrr(ct: Volume, carms: list[CArm], request: DRRRequest, progress: ProgressCallback | None,
+                         cancel: CancelToken | None) -> list[DRRView]:
+    """DeepDRR renders (its own environment, CUDA only); images placed on MedSynth's detector planes."""
+    from medsynth.drr import detector_volume
+    from medsynth.drr.deepdrr_backend import DeepDRRBackend
+
+    if request.filtration:
+        raise InputError("The DeepDRR backend uses DeepDRR's own spectra; set the added filtration to 0.")
+    photons = int(request.photons) if request.add_noise else None
+    images = DeepDRRBackend().render(ct, carms, spectrum=request.spectrum, photons=photons, progress=progress,
+                                     cancel=cancel)
+    views = []
+    for carm, image in zip(carms, images):
+        if request.output_kind == "line_integral":
+            pixels, kind = -np.log(np.maximum(image, 1e-12)), "deepdrr_log"
+        else:
+            pixels, kind = image, "deepdrr_intensity"
+        views.append(DRRView(carm, {kind: detector_volume(carm, pixels.astype(np.float32), kind)}))
     return views
 
 
