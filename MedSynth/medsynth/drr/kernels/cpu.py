@@ -220,6 +220,14 @@ def polychromatic(area, mu, fluence, energies, out_energy, out_photons):
         total_energy += fluence[e] * energies[e]
         total_photons += fluence[e]
     for p in prange(n_pixels):
+        crossed = False
+        for m in range(n_mat):
+            if area[p, m] != 0.0 and mu[0, m] != 0.0:
+                crossed = True
+        if not crossed:  # nothing in the way: exactly 1, so material-selective images are exactly 0
+            out_energy[p] = 1.0
+            out_photons[p] = 1.0
+            continue
         se = 0.0
         sp = 0.0
         for e in range(n_e):
