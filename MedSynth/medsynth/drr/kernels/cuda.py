@@ -45,6 +45,8 @@ def require_cuda() -> None:
 
 @lru_cache(maxsize=1)
 def _kernel():
+    # module globals (not closure variables), so that numba's CUDA simulator can swap them in
+    global cuda, float32, int64
     from numba import cuda, float32, int64
 
     @cuda.jit
