@@ -91,9 +91,12 @@ def test_patch_discriminator_variant_trains(slices, tmp_path):
     assert result.steps == 4 and np.isfinite(result.history[-1]["ssim"])
 
 
-def test_semantic_diffusion_learns_to_denoise(slices, tmp_path):
-    result = train(_config("semantic_diffusion", slices, tmp_path / "run", steps=40, lr=2e-3, validate_every=40,
-                           checkpoint_every=40))
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+def test_semantic_diffusion_learns_to_denoise(slices, tmp_path, prediction):
+    config = _config("semantic_diffusion", slices, tmp_path / "run", steps=40, lr=2e-3, validate_every=40,
+                     checkpoint_every=40)
+    config["model"] = {**config["model"], "prediction": prediction}
+    result = train(config)
     first, last = _trend(result.history, "loss")
     assert last < 0.6 * first
     model = load_model(result.output / "final.pt", expected_family="semantic_diffusion")

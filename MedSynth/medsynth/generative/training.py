@@ -372,7 +372,8 @@ class SemanticDiffusionTrainer(FamilyTrainer):
         noisy = self.model.scheduler.add_noise(real, noise, timesteps)
         keep = (torch.rand(real.shape[0], generator=generator) >= float(self.model.hparams["label_dropout"])).float()
         one_hot = one_hot * keep.to(self.device)[:, None, None, None]
-        return torch.nn.functional.mse_loss(self.model(noisy, timesteps, one_hot), noise)
+        target = self.model.training_target(real, noise, timesteps)
+        return torch.nn.functional.mse_loss(self.model(noisy, timesteps, one_hot), target)
 
     def train_step(self, batch, generator):
         import torch

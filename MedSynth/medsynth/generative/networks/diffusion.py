@@ -30,6 +30,7 @@ class SemanticDiffusion(LabelToImageModel):
         "train_timesteps": 1000,
         "beta_schedule": "linear_beta",
         "label_dropout": 0.2,
+        "prediction": "epsilon",  # what the U-Net predicts: epsilon (noise, as SDM), v (velocity) or sample (x0)
         "default_steps": 50,
         "default_guidance": 1.5,
     }
@@ -41,6 +42,8 @@ class SemanticDiffusion(LabelToImageModel):
             raise InputError(
                 f"semantic_diffusion: unknown model settings {sorted(unknown)}; known: {sorted(self.DEFAULTS)}."
             )
+        if params["prediction"] not in ("epsilon", "v", "sample"):
+            raise InputError(f"semantic_diffusion: prediction must be epsilon, v or sample, got {params['prediction']!r}.")
         if len(params["attention_levels"]) != len(params["channels"]):
             raise InputError("semantic_diffusion: 'attention_levels' needs one entry per entry of 'channels'.")
         self.size_multiple = 2 ** (len(params["channels"]) - 1)
@@ -69,8 +72,27 @@ class SemanticDiffusion(LabelToImageModel):
         return (batch, 1, height, width)
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
-        """Predicted noise for noisy images ``x`` at ``timesteps`` given the (possibly dropped) label map."""
+        """The U-Net's raw prediction (noise, velocity or clean image: ``prediction``) for noisy ``x``."""
         return self.unet(x, timesteps, seg=one_hot)
+
+    def training_target(self, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """What the U-Net learns to output for ``clean`` images noised with ``noise`` at ``timesteps``."""
+        kind = self.hparams["prediction"]
+        if kind == "epsilon":
+            return noise
+        if kind == "sample":
+            return clean
+        alpha = self.alphas_cumprod.to(clean.device)[timesteps].view(-1, 1, 1, 1)
+        return alpha.sqrt() * noise - (1 - alpha).sqrt() * clean
+
+    def to_clean(self, x: torch.Tensor, output: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """The clean-image estimate x0 implied by the U-Net's output at noise level ``alpha`` (cumulative)."""
+        kind = self.hparams["prediction"]
+        if kind == "epsilon":
+            return (x - (1 - alpha).sqrt() * output) / alpha.sqrt()
+        if kind == "sample":
+            return output
+        return alpha.sqrt() * x - (1 - alpha).sqrt() * output
 
     def drop_labels(self, one_hot: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training-time label dropout: zero the whole one-hot map of a random fraction of samples."""
@@ -78,7 +100,8 @@ class SemanticDiffusion(LabelToImageModel):
         keep = torch.rand(one_hot.shape[0], generator=generator, device=one_hot.device) >= rate
         return one_hot * keep[:, None, None, None].float()
 
-    def guided_noise(self, x: torch.Tensor, t: int, one_hot: torch.Tensor, guidance: float) -> torch.Tensor:
+    def guided_output(self, x: torch.Tensor, t: int, one_hot: torch.Tensor, guidance: float) -> torch.Tensor:
+        """The U-Net output with classifier-free guidance (linear in the output, whatever it predicts)."""
         timesteps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         if guidance == 1.0:
             return self(x, timesteps, one_hot)
@@ -110,10 +133,10 @@ class SemanticDiffusion(LabelToImageModel):
         alphas = self.alphas_cumprod.to(x.device)
         schedule = self.ddim_timesteps(steps)
         for index, t in enumerate(schedule):
-            eps = self.guided_noise(x, t, one_hot, guidance)
+            output = self.guided_output(x, t, one_hot, guidance)
             alpha = alphas[t]
             alpha_prev = alphas[schedule[index + 1]] if index + 1 < len(schedule) else torch.ones((), device=x.device)
-            x0 = ((x - (1 - alpha).sqrt() * eps) / alpha.sqrt()).clamp(-1.0, 1.0)
+            x0 = self.to_clean(x, output, alpha).clamp(-1.0, 1.0)
             eps = (x - alpha.sqrt() * x0) / (1 - alpha).sqrt()  # consistent with the clipped x0
             x = alpha_prev.sqrt() * x0 + (1 - alpha_prev).sqrt() * eps
             if progress is not None:
