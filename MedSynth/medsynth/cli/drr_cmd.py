@@ -142,11 +142,21 @@ def run(args: argparse.Namespace) -> int:
     from medsynth.io import read_volume
     from medsynth.jobs import BatchItem, run_batch, sub_progress
 
+    from medsynth.geometry import load_preset
+
+    # cheap checks first, before reading the CT or creating any output
+    if args.photons is not None and not (np.isfinite(args.photons) and args.photons > 0):
+        raise InputError(f"The photon count must be a positive number per pixel (e.g. 10000), got {args.photons:g}.")
+    if args.blur < 0:
+        raise InputError(f"--blur must be zero or a positive number of pixels, got {args.blur:g}.")
+    load_preset(args.preset)
+    parse_angles(args.lao, args.views, "lao")
+    parse_angles(args.cran, args.views, "cran")
+    spec = spectrum(float(args.kv) if args.al is not None or args.cu else f"{float(args.kv):g}kV",
+                    al_mm=args.al, cu_mm=args.cu)
     ct = read_volume(args.ct, modality="CT")
     ct.require_hu()
     poses = build_poses(args, ct)
-    spec = spectrum(float(args.kv) if args.al is not None or args.cu else f"{float(args.kv):g}kV",
-                    al_mm=args.al, cu_mm=args.cu)
     outputs = ["intensity", "log"]
     dual = ("60kV", "120kV")
     if args.dual_energy:
