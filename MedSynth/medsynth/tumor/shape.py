@@ -16,8 +16,8 @@ from medsynth.tumor.spec import TUMOR_TYPES
 #: Largest outward/inward wander of the outline, as a share of the local radius.
 MAX_DEFORMATION = 0.3
 #: Spacing of the coarse grid the outline's wander is evaluated on, as a share of the mean radius
-#: (between 1 and 4 mm): the wander is smooth on that scale.
-COARSE_SHARE, COARSE_MIN_MM, COARSE_MAX_MM = 0.15, 1.0, 4.0
+#: (between 2 and 4 mm): the wander is smooth on that scale.
+COARSE_SHARE, COARSE_MIN_MM, COARSE_MAX_MM = 0.15, 2.0, 4.0
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:

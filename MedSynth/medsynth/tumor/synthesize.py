@@ -182,6 +182,9 @@ class _Painter:
         self.existing = existing
         self.avoid = avoid
         self.spacing = context.spacing
+        # a tumor keeps this far from the liver surface; at least one voxel (2.5 mm along thick slices),
+        # so no tumor voxel is ever a neighbour of a voxel outside the liver
+        self.margin = max(spec.surface_margin_mm, 1.05 * float(context.spacing.max()))
         self.patches: list[TumorPatch] = []
         self.placed: list[tuple[np.ndarray, float, float]] = []  # centre (RAS), inner and outer radius (mm)
         self.descriptions: list[TumorDescription] = []
@@ -249,11 +252,11 @@ class _Painter:
                 f"The point R {point[0]:.1f}, A {point[1]:.1f}, S {point[2]:.1f} mm is outside the liver. "
                 "Click inside the liver segment (in a slice view), or check that the right segment is chosen."
             )
-        box, field = evaluate_at(context, shape, centre, pad_mm(shape, self.spec.surface_margin_mm, reach))
+        box, field = evaluate_at(context, shape, centre, pad_mm(shape, self.margin, reach))
         liver = liver_in_box(context, box)
-        if not fits(field, liver, fit_threshold_mm(shape, self.spec.surface_margin_mm)):
+        if not fits(field, liver, fit_threshold_mm(shape, self.margin)):
             depth = self._depth_at(liver, box, centre)
-            largest = max(0.0, 2.0 * (depth - self.spec.surface_margin_mm) / (1.0 + shape.max_wander))
+            largest = max(0.0, 2.0 * (depth - self.margin) / (1.0 + shape.max_wander))
             raise InputError(
                 f"A {kind} tumor (about {2 * shape.mean_radius_mm:.0f} mm across) is too large for the liver at "
                 f"this point: the liver surface is only {depth:.0f} mm away. Click deeper inside the liver, or "
@@ -275,7 +278,7 @@ class _Painter:
         the chosen one is then checked at full resolution.
         """
         context = self.context
-        margin = self.spec.surface_margin_mm
+        margin = self.margin
         ijk_to_ras = context.ct.ijk_to_ras
         stride = np.maximum(1, np.rint(SCREEN_MM / context.spacing)).astype(int)  # (i, j, k)
         scale = 1.0
