@@ -63,7 +63,7 @@ def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parench
     edge = options.edge_mm if options.edge_mm is not None else rng.uniform(0.6, 1.6)
     capsule_hu = capsule_mm = 0.0
     if options.capsule:
-        capsule_hu = rng.uniform(0.2, 0.45) * scale + rng.uniform(10.0, 20.0)
+        capsule_hu = rng.uniform(0.12, 0.3) * scale + rng.uniform(5.0, 15.0)
         capsule_mm = rng.uniform(0.8, 1.5)
     necrosis_radius = necrosis_hu = 0.0
     if options.necrosis and radius_mm >= 8.0:
@@ -77,6 +77,19 @@ def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parench
         capsule_mm=float(capsule_mm), necrosis_radius=float(necrosis_radius), necrosis_hu=float(necrosis_hu),
         mass_effect_share=float(mass_share), keep_vessels=bool(options.keep_vessels),
     )
+
+
+def scan_like_noise(rng: np.random.Generator, where: np.ndarray, spacing_ijk: np.ndarray, std_hu: float) -> np.ndarray:
+    """Noise for the voxels ``where``: slightly correlated in-plane like a CT's, with the parenchyma's SD.
+
+    White noise would look like salt and pepper next to the scan's own, smoother grain.
+    """
+    box = tuple(slice(int(hits.min()), int(hits.max()) + 1) for hits in np.nonzero(where))
+    field = rng.standard_normal(tuple(b.stop - b.start for b in box), dtype=np.float32)
+    sigma = [0.0 if spacing_ijk[2 - axis] > 1.5 else 0.6 / spacing_ijk[2 - axis] for axis in range(3)]
+    field = ndimage.gaussian_filter(field, sigma, truncate=2.5)
+    field *= np.float32(std_hu / max(float(field.std()), 1e-6))
+    return field[where[box]]
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -135,7 +148,7 @@ def render_tumor(rng: np.random.Generator, old: np.ndarray, liver: np.ndarray, v
     # residual: the scan's own noise (vessels replaced by noise of the parenchyma's strength)
     residual = old - level
     if not look.keep_vessels and vessels.any():
-        residual[vessels] = rng.standard_normal(int(vessels.sum()), dtype=np.float32) * np.float32(parenchyma.noise_hu)
+        residual[vessels] = scan_like_noise(rng, vessels, spacing_ijk, parenchyma.noise_hu)
     weight = smoothstep((np.float32(look.edge_mm) - field.signed_mm) / np.float32(2.0 * look.edge_mm))
     weight *= liver
     # new = old + w * (level + signal + residual - old)
