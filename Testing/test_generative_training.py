@@ -173,6 +173,11 @@ def test_config_errors(slices, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             train({**base, "train": {**base["train"], "device": "cuda"}})
+    import importlib.util
+
+    if importlib.util.find_spec("codecarbon") is None:
+        with pytest.raises(InputError, match="codecarbon is not installed"):
+            train({**base, "train": {**base["train"], "track_emissions": True}})
     with pytest.raises(InputError, match="mask_loss_weight needs the segmentation discriminator"):
         train({**base, "train": {**base["train"], "discriminator": "patch", "mask_loss_weight": 1.0}})
     train({**base, "train": {**base["train"], "checkpoint_every": 2}})

@@ -59,7 +59,7 @@ DEMOS = {
         "description": "pix2pix: single-energy DRR -> bone-only DRR (64 px), trained on physically computed pairs",
         "data": {"dataset": "drr_pairs"},
         "model": {"channels": [16, 32, 64, 128], "num_res_units": 1, "source": "single_energy", "target": "bone"},
-        "train": {"steps": 600, "batch_size": 4, "l1_weight": 100.0, "discriminator_channels": 32,
+        "train": {"steps": 800, "batch_size": 4, "lr": 1e-3, "l1_weight": 100.0, "discriminator_channels": 32,
                   "checkpoint_every": 100, "validate_every": 100, "val_samples": 16, "log_every": 10,
                   "threads": 1, "seed": 0},
     },
