@@ -357,3 +357,17 @@ def test_deepdrr_renderer_is_optional_and_says_what_is_missing(mrml_scene, logic
     with pytest.raises(InputError, match="Unknown renderer"):
         logic.process(ct_node, request.replace(backend="raytracer9000"))
     assert node_count(mrml_scene) == before
+
+
+def test_a_changed_ct_is_read_again(mrml_scene, logic, small_ct):
+    """The live-preview caches follow the CT node: editing its voxels changes the next DRR."""
+    node = volume_to_node(small_ct, name="edited")
+    request = small_request(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0,
+                            output_kind="line_integral")
+    first = node_to_volume(logic.process(node, request)[0]).array
+    assert node_to_volume(logic.process(node, request)[0]).array.tolist() == first.tolist()  # cached, same
+    slicer.util.updateVolumeFromArray(node, np.full(small_ct.array.shape, -1000, np.int16))  # all air now
+    emptied = node_to_volume(logic.process(node, request)[0]).array
+    assert emptied.max() < 0.05 * first.max()
+    with pytest.raises(InputError, match="No DRR selected"):
+        logic.project_markups(markups_from_points(np.zeros((1, 3)), name="p"), None)

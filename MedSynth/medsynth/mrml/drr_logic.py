@@ -344,13 +344,14 @@ class DRRProjectionMRMLLogic:
     def prepared_volume(self, ct_node, segmentation_node=None):
         """The CT packed for the projector (densities + materials), cached while nodes are unchanged."""
         ct = self.ct_volume(ct_node)
-        key = (id(ct), segmentation_node.GetID() if segmentation_node is not None else None,
+        key = (segmentation_node.GetID() if segmentation_node is not None else None,
                segmentation_node.GetMTime() if segmentation_node is not None else 0)
-        if self._prepared_cache is not None and self._prepared_cache[0] == key:
-            return ct, self._prepared_cache[1]
+        cache = self._prepared_cache
+        if cache is not None and cache[0] is ct and cache[1] == key:  # the very Volume the CT cache holds
+            return ct, cache[2]
         materials = self.materials(segmentation_node, ct)
         prepared = _prepare(ct, materials)
-        self._prepared_cache = (key, prepared)
+        self._prepared_cache = (ct, key, prepared)
         return ct, prepared
 
     def prepare(self, ct_node, request: DRRRequest, segmentation_node=None, output_node=None,
@@ -468,7 +469,9 @@ class DRRProjectionMRMLLogic:
 
     def carm_of_drr(self, drr_node) -> CArm:
         """The C-arm a DRR node was rendered with."""
-        text = drr_node.GetAttribute(DRR_CARM_ATTRIBUTE) if drr_node is not None else None
+        if drr_node is None:
+            raise InputError("No DRR selected yet: render one (Apply), then project the points onto it.")
+        text = drr_node.GetAttribute(DRR_CARM_ATTRIBUTE)
         if not text:
             raise InputError("This volume is not a DRR made by MedSynth (it carries no C-arm). Select a DRR output.")
         return carm_models.carm_from_json(text)
