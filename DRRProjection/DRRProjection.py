@@ -381,6 +381,8 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                            parameters.segmentation)
         else:
             live = kind in ("preview", "settled")  # the live view: reduced while moving, full when settled
+            if self._previewNode is not None and self._previewNode.GetScene() is None:
+                self._previewNode = None  # the user deleted the live view: make a new one
             output = self._previewNode if live else parameters.outputVolume
             job = self.logic.prepare(parameters.ctVolume, request, parameters.segmentation, output,
                                      preview=kind == "preview")
