@@ -169,6 +169,9 @@ def plan_generation(labels: LabelMap, model, slices="all", class_mapping: Mappin
     voxel = np.zeros((len(input_slices), 3))
     voxel[:, axis] = input_slices
     oriented_k = np.rint(oriented.ras_to_ijk_points(labels.ijk_to_ras_points(voxel))[:, 2]).astype(int).tolist()
+    # one grid for the whole volume's structures (not the chosen slices, not the body outline):
+    # a slice comes out the same whatever else is asked for
+    structures = oriented.array
     if isinstance(body, np.ndarray):
         if body.shape != labels.array.shape:
             raise InputError(f"The body mask's shape {body.shape} differs from the label map's {labels.array.shape}.")
@@ -190,7 +193,7 @@ def plan_generation(labels: LabelMap, model, slices="all", class_mapping: Mappin
     rows, cols = oriented.array.shape[1:]
     if pixel is None:  # trained on whole fields of view
         pixel = max(rows * sj, cols * si) / size
-    grid = grid_for_volume(oriented.array[oriented_k], (sj, si), (size, size), (pixel, pixel))
+    grid = grid_for_volume(structures, (sj, si), (size, size), (pixel, pixel))
     return GenerationPlan(mapping, oriented, oriented_k, axis, input_slices, grid)
 
 
@@ -210,6 +213,7 @@ def generate(
     device: str = "cpu",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    first_sample: int = 0,
 ) -> list[Volume]:
     """Generate ``samples`` CT volumes (HU) from a label map with a registered model.
 
@@ -218,7 +222,8 @@ def generate(
     model's field of view does not reach hold -1024 HU. ``class_mapping`` (segment name -> model
     class) overrides name matching; ``unknown`` is "error" or a class to paint unknown labels as;
     ``body`` is "auto" (outline estimated from the structures), "none" or a body mask on the
-    label map's grid (e.g. the CT above -500 HU).
+    label map's grid (e.g. the CT above -500 HU). ``first_sample`` skips ahead: samples k..k+n-1
+    of a seed are the same whether made in one call or several (batches make one per item).
     """
     import torch
 
@@ -240,7 +245,7 @@ def generate(
     total = int(samples) * len(plan.oriented_slices)
     done = 0
     outputs = []
-    for sample in range(int(samples)):
+    for sample in range(int(first_sample), int(first_sample) + int(samples)):
         sample_key = sample_seed(seed, sample)
         noise = slice_noise(model.noise_shape(1, *size), positions, noise_correlation_mm, sample_key)
         images = np.empty((len(plan.oriented_slices), *size), np.float32)
@@ -253,7 +258,7 @@ def generate(
                                      noise=noise[start:stop], steps=steps, guidance=guidance)
             images[start:stop] = model.window.from_unit(out[:, 0].float().cpu()).numpy()
             done += stop - start
-            report(progress, 0.05 + 0.9 * done / total, f"sample {sample + 1}/{samples}: slice {stop}/{len(images)}")
+            report(progress, 0.05 + 0.9 * done / total, f"sample {sample + 1}: slice {stop}/{len(images)}")
         outputs.append(_assemble(images, plan, labels, air, entry, sample, sample_key))
     report(progress, 1.0, "done")
     return outputs
