@@ -97,6 +97,49 @@ def _inside(start, slope, upper, first, last):
     return lo, hi
 
 
+@njit(fastmath=True, inline="always")
+def _interior(vol_u, acc, run_m, run, pb, pc, slope_b, slope_c, first, last, sa, sb, sc):
+    """Planes ``first..last`` where the bilinear footprint is inside the volume: the hot loop.
+
+    Consecutive samples mostly share one material, so they are summed in a register (``run``)
+    and flushed to ``acc`` only when the material changes or the four corners differ.
+    """
+    ub = np.uint64(sb)
+    uc = np.uint64(sc)
+    base_p = np.int64(first) * sa
+    for p in range(first, last + 1):
+        ib = np.int64(pb)
+        ic = np.int64(pc)
+        fb = np.float32(pb - ib)
+        fc = np.float32(pc - ic)
+        base = np.uint64(base_p + ib * sb + ic * sc)
+        u00 = vol_u[base]
+        u01 = vol_u[base + ub]
+        u10 = vol_u[base + uc]
+        u11 = vol_u[base + uc + ub]
+        m = u00 & MATERIAL_BITS
+        if ((u00 ^ u01) | (u00 ^ u10) | (u00 ^ u11)) & MATERIAL_BITS == 0:
+            top = _as_float32(u00) + fb * (_as_float32(u01) - _as_float32(u00))
+            bottom = _as_float32(u10) + fb * (_as_float32(u11) - _as_float32(u10))
+            value = top + fc * (bottom - top)
+            if m != run_m:
+                acc[run_m] += run
+                run = np.float32(0.0)
+                run_m = m
+            run += value
+        else:
+            gb = np.float32(1.0) - fb
+            gc = np.float32(1.0) - fc
+            acc[m] += gc * gb * _as_float32(u00)
+            acc[u01 & MATERIAL_BITS] += gc * fb * _as_float32(u01)
+            acc[u10 & MATERIAL_BITS] += fc * gb * _as_float32(u10)
+            acc[u11 & MATERIAL_BITS] += fc * fb * _as_float32(u11)
+        pb += slope_b
+        pc += slope_c
+        base_p += sa
+    return run_m, run
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def march(vol_u, shape, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out):
     """Per-material area densities (g/cm^2) of rays from ``src`` to detector points ``d0 + o d_outer + q d_inner``.
@@ -157,42 +200,35 @@ def march(vol_u, shape, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out
             inner_first2, inner_last2 = _inside(pc, slope_c, max_c, first, last)
             inner_first = max(inner_first, inner_first2, first + 1)
             inner_last = min(inner_last, inner_last2, last - 1)
+            # edge planes (clamped, partial weights), then the interior planes (no clamping)
             for p in range(first, last + 1):
+                if p == inner_first and inner_first <= inner_last:
+                    run_m, run = _interior(vol_u, acc, run_m, run, pb, pc, slope_b, slope_c, inner_first,
+                                           inner_last, sa, sb, sc)
+                    count = inner_last - inner_first + 1
+                    pb += slope_b * count
+                    pc += slope_c * count
+                    continue
                 if inner_first <= p <= inner_last:
-                    ib = np.int64(pb)
-                    ic = np.int64(pc)
-                    fb = np.float32(pb - ib)
-                    fc = np.float32(pc - ic)
-                    weight = np.float32(1.0)
-                else:
-                    cb = min(max(pb, 0.0), max_b)
-                    cc = min(max(pc, 0.0), max_c)
-                    ib = min(np.int64(cb), top_b)
-                    ic = min(np.int64(cc), top_c)
-                    fb = np.float32(cb - ib)
-                    fc = np.float32(cc - ic)
-                    weight = np.float32(min(p + 0.5, hi) - max(p - 0.5, lo))
+                    continue
+                cb = min(max(pb, 0.0), max_b)
+                cc = min(max(pc, 0.0), max_c)
+                ib = min(np.int64(cb), top_b)
+                ic = min(np.int64(cc), top_c)
+                fb = np.float32(cb - ib)
+                fc = np.float32(cc - ic)
+                weight = np.float32(min(p + 0.5, hi) - max(p - 0.5, lo))
                 base = np.uint64(p * sa + ib * sb + ic * sc)
+                gb = np.float32(1.0) - fb
+                gc = np.float32(1.0) - fc
                 u00 = vol_u[base]
                 u01 = vol_u[base + ub]
                 u10 = vol_u[base + uc]
                 u11 = vol_u[base + uc + ub]
-                gb = np.float32(1.0) - fb
-                gc = np.float32(1.0) - fc
-                m = u00 & MATERIAL_BITS
-                if ((u00 ^ u01) | (u00 ^ u10) | (u00 ^ u11)) & MATERIAL_BITS == 0:
-                    value = (gc * (gb * _as_float32(u00) + fb * _as_float32(u01))
-                             + fc * (gb * _as_float32(u10) + fb * _as_float32(u11)))
-                    if m != run_m:
-                        acc[run_m] += run
-                        run = np.float32(0.0)
-                        run_m = m
-                    run += value * weight
-                else:
-                    acc[m] += gc * gb * weight * _as_float32(u00)
-                    acc[u01 & MATERIAL_BITS] += gc * fb * weight * _as_float32(u01)
-                    acc[u10 & MATERIAL_BITS] += fc * gb * weight * _as_float32(u10)
-                    acc[u11 & MATERIAL_BITS] += fc * fb * weight * _as_float32(u11)
+                acc[u00 & MATERIAL_BITS] += gc * gb * weight * _as_float32(u00)
+                acc[u01 & MATERIAL_BITS] += gc * fb * weight * _as_float32(u01)
+                acc[u10 & MATERIAL_BITS] += fc * gb * weight * _as_float32(u10)
+                acc[u11 & MATERIAL_BITS] += fc * fb * weight * _as_float32(u11)
                 pb += slope_b
                 pc += slope_c
             acc[run_m] += run
