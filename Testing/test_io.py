@@ -167,3 +167,10 @@ def test_unreadable_file_is_reported(tmp_path):
     bad.write_bytes(b"not a nifti")
     with pytest.raises(InputError, match="broken.nii.gz"):
         read_volume(bad)
+
+
+def test_a_single_dicom_file_reads_its_own_series(pydicom_dir):
+    # pydicom's folder holds a CT and an MR slice: naming a file picks its series
+    ct = read_volume(pydicom_dir / "CT_small.dcm")
+    mr = read_volume(pydicom_dir / "MR_small.dcm")
+    assert ct.metadata.modality == "CT" and mr.metadata.modality == "MR"

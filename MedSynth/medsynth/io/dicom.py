@@ -206,3 +206,12 @@ def read_dicom_series(folder: str | Path, series_uid: str | None = None) -> Volu
         if volume.array.min() >= -32768 and volume.array.max() <= 32767:
             volume.array = volume.array.astype(np.int16)  # HU always fits; halves the memory
     return volume
+
+
+def read_dicom_file_series(path: str | Path) -> Volume:
+    """Read the series a given DICOM file belongs to (the other series of its folder are ignored)."""
+    path = Path(path)
+    header = _read_header(path)
+    if header is None or "SeriesInstanceUID" not in header:
+        raise DicomError(f"{path} is not a DICOM image file.")
+    return read_dicom_series(path.parent, series_uid=str(header.SeriesInstanceUID))

@@ -49,9 +49,9 @@ def read_volume(
             raise InputError(f"{path.name} is a NumPy file, which stores no voxel size: pass its spacing in mm.")
         return read_numpy(path, spacing=spacing, modality=modality)
     if path.suffix.lower() == ".dcm":
-        from medsynth.io.dicom import read_dicom_series
+        from medsynth.io.dicom import read_dicom_file_series
 
-        return read_dicom_series(path.parent, series_uid=series_uid)
+        return read_dicom_file_series(path)
     return read_image_file(path, modality=modality)
 
 
