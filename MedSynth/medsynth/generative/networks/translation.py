@@ -18,13 +18,17 @@ from medsynth.generative.networks.base import ImageToImageModel
 
 
 def build_unet_generator(channels: Sequence[int], num_res_units: int) -> nn.Module:
-    """A MONAI U-Net with instance norm; tanh keeps outputs in [-1, 1]."""
+    """A MONAI U-Net with instance norm and a linear output (clamped to [-1, 1] only when translating).
+
+    No tanh: the U-Net's transposed convolutions start with periodic peaks that a tanh saturates,
+    and saturated pixels get no gradient, so they would stay as a dot grid in the output.
+    """
     from monai.networks.nets import UNet
 
     channels = list(channels)
     unet = UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=channels, strides=[2] * (len(channels) - 1),
                 num_res_units=int(num_res_units), norm="INSTANCE")
-    return nn.Sequential(unet, nn.Tanh())
+    return nn.Sequential(unet)
 
 
 def build_patch_discriminator(in_channels: int, channels: int, layers: int) -> nn.Module:
@@ -64,7 +68,7 @@ class Pix2Pix(_Translator):
     @torch.no_grad()
     def translate(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, 1, H, W] in [-1, 1] (source domain) -> target domain, same shape."""
-        return self.generator(self.check_images(images))
+        return self.generator(self.check_images(images)).clamp(-1.0, 1.0)
 
 
 class CycleGan(_Translator):
@@ -87,7 +91,7 @@ class CycleGan(_Translator):
         """Images [B, 1, H, W] in [-1, 1]: "a2b" (simulated -> real, the default) or "b2a"."""
         images = self.check_images(images)
         if direction == "a2b":
-            return self.generator_ab(images)
+            return self.generator_ab(images).clamp(-1.0, 1.0)
         if direction == "b2a":
-            return self.generator_ba(images)
+            return self.generator_ba(images).clamp(-1.0, 1.0)
         raise InputError(f"CycleGAN direction must be 'a2b' or 'b2a', got {direction!r}.")
