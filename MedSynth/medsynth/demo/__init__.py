@@ -6,4 +6,5 @@ Each step is a module here with ``run(out_dir, progress) -> list[Path]`` (the fi
 #: Demo steps in the order they run.
 DEMO_STEPS = [
     "medsynth.demo.foundation",
+    "medsynth.demo.drr",
 ]
