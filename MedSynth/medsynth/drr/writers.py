@@ -94,9 +94,9 @@ def write_dicom(projection: Projection, path: str | Path, kind: str = "log") -> 
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    image = projection.as_volume(kind).array[0].astype(np.float64)
     if kind != "log":
         raise InputError("DICOM output holds the line-integral ('log') image.")
+    image = projection.as_volume(kind).array[0].astype(np.float64)
     stored = np.clip(np.round(image * DICOM_SCALE), 0, 65535).astype(np.uint16)
     carm = projection.carm
     meta = FileMetaDataset()
@@ -145,7 +145,8 @@ def write_dicom(projection: Projection, path: str | Path, kind: str = "log") -> 
     ds.DistanceSourceToPatient = f"{carm.sod:.6g}"
     ds.PositionerPrimaryAngle = f"{carm.primary_angle:.6g}"
     ds.PositionerSecondaryAngle = f"{carm.secondary_angle:.6g}"
-    ds.KVP = f"{float(projection.spectrum.energies_keV.max() + 0.5):.6g}"
+    if len(projection.spectrum.energies_keV) > 1:  # a tube spectrum (1 keV bins up to the kVp)
+        ds.KVP = f"{float(projection.spectrum.energies_keV.max() + 0.5):.6g}"
     ds.PatientPosition = carm.patient_position
     ds.WindowCenter = f"{float(np.percentile(image, 50)):.4g}"
     ds.WindowWidth = f"{float(np.ptp(np.percentile(image, [0.5, 99.5]))) + 1e-3:.4g}"
