@@ -28,9 +28,10 @@ PICTURES = ROOT / "bench_output" / "generative_models"
 WORK = Path(os.environ.get("MEDSYNTH_BENCH_WORK", "/tmp/medsynth_bench_generative"))
 
 
-def timed(function, repeats: int = 3) -> float:
-    """Median wall time of ``function()`` over ``repeats`` runs (after one warm-up)."""
-    function()
+def timed(function, repeats: int = 3, warmup: bool = True) -> float:
+    """Median wall time of ``function()`` over ``repeats`` runs (after one warm-up run unless ``warmup`` is False)."""
+    if warmup:
+        function()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -103,10 +104,10 @@ def inference_rows(threads: int) -> list[str]:
             return DiffusionInferer(scheduler).sample(noise, diffusion.unet, scheduler, verbose=False, seg=one_hot)
 
     for steps in (10, 50):
-        repeats = 2 if steps == 10 else 1
-        ours_1 = timed(lambda: diffusion.generate(labels, generator, steps=steps, guidance=1.0), repeats)
-        ours_cfg = timed(lambda: diffusion.generate(labels, generator, steps=steps, guidance=1.5), repeats)
-        peer = timed(lambda: monai_sample(steps), repeats)
+        repeats, warm = (2, True) if steps == 10 else (1, False)  # the 10-step runs warm everything up
+        ours_1 = timed(lambda: diffusion.generate(labels, generator, steps=steps, guidance=1.0), repeats, warm)
+        ours_cfg = timed(lambda: diffusion.generate(labels, generator, steps=steps, guidance=1.5), repeats, warm)
+        peer = timed(lambda: monai_sample(steps), repeats, warm)
         rows.append(f"| DDIM {steps} steps, 256x256, no guidance (ours / MONAI DiffusionInferer) | {threads} | "
                     f"{ours_1:.2f} s / {peer:.2f} s | {peer / ours_1:.2f}x |")
         rows.append(f"| DDIM {steps} steps, 256x256, guidance 1.5 (ours; MONAI cannot) | {threads} | {ours_cfg:.2f} s | "
