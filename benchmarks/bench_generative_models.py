@@ -96,8 +96,9 @@ def inference_rows(threads: int) -> list[str]:
     one_hot = diffusion.one_hot(labels.to(diffusion.device))
 
     def monai_sample(steps: int):
+        prediction = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}[diffusion.hparams["prediction"]]
         scheduler = DDIMScheduler(num_train_timesteps=diffusion.train_timesteps, schedule=diffusion.hparams["beta_schedule"],
-                                  clip_sample=True)
+                                  clip_sample=True, prediction_type=prediction)
         scheduler.set_timesteps(steps)
         noise = torch.randn((1, 1, 256, 256), generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
