@@ -122,6 +122,25 @@ def test_two_clicks_one_segment_each_and_step_by_step_undo(scene_nodes, logic, d
     assert "Tumor 1" not in segment_names(segmentation).values()
 
 
+def test_undo_restores_a_shared_tumor_segment_exactly(scene_nodes, logic, deep_point, lidc_ct):
+    from medsynth.mrml.tumor_logic import tumor_spec
+
+    ct_node, segmentation = scene_nodes
+    logic.insert_tumor_at(ct_node, segmentation, None, deep_point, tumor_spec("small"), seed=2)
+    tumor_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
+    first = logic.segment_mask(segmentation, tumor_id, lidc_ct)
+    ct_first = ct_array(ct_node).copy()
+    second = logic.insert_tumor_at(ct_node, segmentation, None, np.array(deep_point) + [25.0, 0.0, 0.0],
+                                   tumor_spec("tiny"), seed=2)
+    both = logic.segment_mask(segmentation, tumor_id, lidc_ct)
+    assert both.sum() == first.sum() + second[0].voxels  # one "Tumor" segment holds both
+    assert logic.undo()
+    assert np.array_equal(logic.segment_mask(segmentation, tumor_id, lidc_ct), first)
+    assert np.array_equal(ct_array(ct_node), ct_first)
+    assert logic.undo()
+    assert segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor") == ""
+
+
 def test_output_volume_leaves_the_ct_untouched_and_random_tumors_fill_one_segment(scene_nodes, logic):
     import slicer
 
