@@ -43,7 +43,15 @@ class SemanticSynthesisMRMLLogic:
         if input_node is None:
             raise InputError("Select an input segmentation or label map volume.")
         if input_node.IsA("vtkMRMLSegmentationNode"):
-            return self._labels_from_segmentation(input_node, segment_ids)
+            scene = get_scene()
+            before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+            try:
+                return self._labels_from_segmentation(input_node, segment_ids)
+            finally:  # the export's helper nodes (display, colour) must not stay in the user's scene
+                added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+                for node in added:
+                    if node is not None and node.GetID() not in before:
+                        scene.RemoveNode(node)
         if input_node.IsA("vtkMRMLLabelMapVolumeNode") or input_node.IsA("vtkMRMLScalarVolumeNode"):
             volume = node_to_volume(input_node)
             labels = LabelMap.from_volume(volume)
