@@ -16,8 +16,8 @@ from medsynth.tumor.spec import TUMOR_TYPES
 #: Largest outward/inward wander of the outline, as a share of the local radius.
 MAX_DEFORMATION = 0.3
 #: Spacing of the coarse grid the outline's wander is evaluated on, as a share of the mean radius
-#: (between 2 and 4 mm): the wander is smooth on that scale.
-COARSE_SHARE, COARSE_MIN_MM, COARSE_MAX_MM = 0.15, 2.0, 4.0
+#: (between 2 and 6 mm): the wander is smooth on that scale.
+COARSE_SHARE, COARSE_MIN_MM, COARSE_MAX_MM = 0.22, 2.0, 6.0
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -80,13 +80,11 @@ class TumorShape:
     def mean_radius_mm(self) -> float:
         return float(np.prod(self.semi_axes_mm) ** (1 / 3))
 
-    def delta(self, unit: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-        """Outline wander along unit directions (three broadcastable arrays, ellipsoid frame)."""
-        result = None
-        for direction, amplitude, phase in zip(self.lobe_directions, self.lobe_amplitudes, self.lobe_phases):
-            term = amplitude * np.cos(direction[0] * unit[0] + direction[1] * unit[1] + direction[2] * unit[2] + phase)
-            result = term if result is None else result + term
-        return result
+    def delta(self, unit: np.ndarray) -> np.ndarray:
+        """Outline wander along (N, 3) unit directions in the ellipsoid frame: a sum of smooth lobes."""
+        phases = unit @ self.lobe_directions.T.astype(unit.dtype)
+        phases += self.lobe_phases.astype(unit.dtype)
+        return np.cos(phases, out=phases) @ self.lobe_amplitudes.astype(unit.dtype)
 
 
 @dataclass
@@ -130,12 +128,16 @@ def evaluate_shape(shape: TumorShape, ijk_to_ras: np.ndarray, box_start: np.ndar
     linear = (shape.rotation.T @ ijk_to_ras[:3, :3]) / shape.semi_axes_mm[:, None]
     offsets = [np.arange(n, dtype=np.float64) + box_start[axis] - centre_ijk[axis]
                for axis, n in zip(range(3), (n_i, n_j, n_k))]
-    s = []
-    for row in linear:
-        s.append((row[0] * offsets[0])[None, None, :].astype(np.float32)
-                 + (row[1] * offsets[1])[None, :, None].astype(np.float32)
-                 + (row[2] * offsets[2])[:, None, None].astype(np.float32))
-    radial = np.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2])
+    # r^2 = d^T Q d with Q = L^T L: three 1D and three 2D terms, broadcast into one 3D sum
+    q = linear.T @ linear
+    di, dj, dk = offsets
+    plane_ji = (2 * q[0, 1] * dj[:, None] * di[None, :] + q[0, 0] * di[None, :] ** 2 + q[1, 1] * dj[:, None] ** 2)
+    plane_ki = (2 * q[0, 2] * dk[:, None] * di[None, :] + q[2, 2] * dk[:, None] ** 2)
+    line_kj = 2 * q[1, 2] * dk[:, None] * dj[None, :]
+    radial = plane_ji.astype(np.float32)[None, :, :] + plane_ki.astype(np.float32)[:, None, :]
+    radial += line_kj.astype(np.float32)[:, :, None]
+    np.maximum(radial, 0.0, out=radial)
+    np.sqrt(radial, out=radial)
 
     # the outline's wander, on a coarse grid (smooth away from the centre), then interpolated
     spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
@@ -147,13 +149,12 @@ def evaluate_shape(shape: TumorShape, ijk_to_ras: np.ndarray, box_start: np.ndar
         if pos[-1] != n - 1:
             pos = np.append(pos, n - 1)
         positions.append(pos)
-    coarse = []
-    for row in linear:
-        coarse.append((row[0] * (positions[0] + box_start[0] - centre_ijk[0]))[None, None, :]
-                      + (row[1] * (positions[1] + box_start[1] - centre_ijk[1]))[None, :, None]
-                      + (row[2] * (positions[2] + box_start[2] - centre_ijk[2]))[:, None, None])
-    norm = np.sqrt(coarse[0] ** 2 + coarse[1] ** 2 + coarse[2] ** 2) + 1e-9
-    delta_coarse = shape.delta((coarse[0] / norm, coarse[1] / norm, coarse[2] / norm))
+    grid = np.meshgrid(positions[2] + box_start[2] - centre_ijk[2], positions[1] + box_start[1] - centre_ijk[1],
+                       positions[0] + box_start[0] - centre_ijk[0], indexing="ij")
+    offsets_kji = np.stack([g.ravel() for g in grid[::-1]], axis=1).astype(np.float32)  # (N, 3) as (i, j, k)
+    directions = offsets_kji @ linear.T.astype(np.float32)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True) + np.float32(1e-9)
+    delta_coarse = shape.delta(directions).reshape(grid[0].shape)
     delta = apply_separable(delta_coarse, linear_upsampler(n_k, positions[2]), linear_upsampler(n_j, positions[1]),
                             linear_upsampler(n_i, positions[0]))
     outline = delta + np.float32(1.0)

@@ -286,9 +286,10 @@ class _Painter:
             if shape.mean_radius_mm < 1.5:
                 break
             deep_enough = float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander) + margin
+            likely = shape.mean_radius_mm * (1.0 + 0.5 * shape.max_wander) + margin
             available = context.max_depth_mm()
-            if deep_enough > available:  # too big for this liver anywhere: shrink to what it allows
-                factor = max(0.3, 0.9 * available / deep_enough)
+            if likely > available:  # too big for this liver anywhere: shrink to what it allows
+                factor = max(0.3, 0.95 * (available - margin) / (likely - margin))
                 shape, scale = shape.scaled(factor), scale * factor
                 continue
             threshold = fit_threshold_mm(shape, margin)
