@@ -552,7 +552,8 @@ class TrainingResult:
     final_path: Path
     best: dict | None
     history: list = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # this run (a resumed run adds to earlier ones: total_seconds)
+    total_seconds: float = 0.0
     steps_per_second: float = 0.0
 
 
@@ -615,7 +616,7 @@ def train(config: dict, resume: bool = False, progress: ProgressCallback | None 
     trainer = TRAINERS[family](model, config, data, device)
     data_generator = torch.Generator().manual_seed(int(train_cfg["seed"]) + 1)
     noise_generator = torch.Generator().manual_seed(int(train_cfg["seed"]) + 2)
-    step, best, history = 0, None, []
+    step, best, history, earlier_seconds = 0, None, [], 0.0
     if resume:
         payload = read_checkpoint(last_path, expected_family=family)
         if comparable(payload["config"]) != comparable(config):
@@ -629,6 +630,7 @@ def train(config: dict, resume: bool = False, progress: ProgressCallback | None 
         data_generator.set_state(state["rng"]["data"])
         noise_generator.set_state(state["rng"]["noise"])
         step, best, history = int(state["step"]), state["best"], list(state["history"])
+        earlier_seconds = float(state.get("seconds", 0.0))
         if step >= train_cfg["steps"]:
             raise InputError(f"{output} already reached step {step} of {train_cfg['steps']}: raise train.steps to continue.")
     output.mkdir(parents=True, exist_ok=True)
@@ -641,6 +643,7 @@ def train(config: dict, resume: bool = False, progress: ProgressCallback | None 
     def save_training(current_step: int) -> None:
         state = {"model": model.state_dict(), "training": {
             **trainer.training_state(), "step": current_step, "best": best, "history": history,
+            "seconds": earlier_seconds + time.perf_counter() - started,
             "rng": {"data": data_generator.get_state(), "noise": noise_generator.get_state()}}}
         checkpoints = output / "checkpoints"
         checkpoints.mkdir(exist_ok=True)
@@ -688,13 +691,14 @@ def train(config: dict, resume: bool = False, progress: ProgressCallback | None 
     final_path = save_checkpoint(output / "final.pt", family, config, {"model": trainer.export_model().state_dict()},
                                  {**meta, "step": step, "best": best})
     summary = {"family": family, "steps": step, "best": best, "seconds_this_run": round(seconds, 2),
+               "seconds_all_runs": round(earlier_seconds + seconds, 2),
                "steps_per_second": round((step - first_step) / max(seconds, 1e-9), 3),
                "device": str(device), "threads": torch.get_num_threads(),
                "parameters": int(sum(p.numel() for p in model.parameters()))}
     with atomic_output(output / "summary.json") as temp:
         temp.write_text(json.dumps(summary, indent=2) + "\n")
     return TrainingResult(output, step, output / "best.pt" if best else None, final_path, best, history, seconds,
-                          summary["steps_per_second"])
+                          earlier_seconds + seconds, summary["steps_per_second"])
 
 
 def _write_history(output: Path, history: list[dict], val_metric: str) -> None:
