@@ -98,6 +98,23 @@ def build_drr_pairs(work: Path) -> Path:
 PAIRS_SPEC = {"poses": 96, "size": 64, "val_fraction": 0.2, "seed": 0}
 
 
+def finished_run(config: dict):
+    """The result of a run that already reached the recipe's steps (only re-export it), else None."""
+    import json
+    from types import SimpleNamespace
+
+    output = Path(config["output"])
+    summary = output / "summary.json"
+    if not summary.exists():
+        return None
+    done = json.loads(summary.read_text())
+    if done["steps"] < config["train"]["steps"]:
+        return None
+    best = output / "best.pt"
+    return SimpleNamespace(steps=done["steps"], best_path=best if best.exists() else None, final_path=output / "final.pt",
+                           total_seconds=done.get("seconds_all_runs", done["seconds_this_run"]))
+
+
 def train_demo(name: str, work: Path) -> dict:
     from medsynth.generative.checkpoint import read_checkpoint, sha256_of
     from medsynth.generative.training import export_weights, train
@@ -105,11 +122,11 @@ def train_demo(name: str, work: Path) -> dict:
     recipe = DEMOS[name]
     dataset = build_ct_slices(work) if recipe["data"]["dataset"] == "ct_slices" else build_drr_pairs(work)
     config = {**recipe, "data": {**recipe["data"], "dataset": str(dataset)}, "output": str(work / "runs" / name)}
-    started = time.perf_counter()
-    result = train(config, resume=(Path(config["output"]) / "last.pt").exists(),
-                   progress=lambda f, m: print(f"\r{name}: {100 * f:5.1f}% {m}", end="", file=sys.stderr, flush=True))
-    print(file=sys.stderr)
-    seconds = time.perf_counter() - started
+    result = finished_run(config)
+    if result is None:  # train, or continue a run that has fewer steps than the recipe
+        result = train(config, resume=(Path(config["output"]) / "last.pt").exists(),
+                       progress=lambda f, m: print(f"\r{name}: {100 * f:5.1f}% {m}", end="", file=sys.stderr, flush=True))
+        print(file=sys.stderr)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     shipped = export_weights(result.best_path or result.final_path, WEIGHTS / f"{name}.pt", half=True)
     payload = read_checkpoint(shipped)

@@ -94,8 +94,8 @@ def load_data(config: dict) -> TrainingData:
             splits[role] = {"source": _tensor_images(source.to_unit(arrays["source"])),
                             "target": _tensor_images(target.to_unit(arrays[target_name]))}
         meta = {"image_size": int(manifest["image_size"]), "window": target.to_dict(),
-                "source_window": source.to_dict(), "pixel_spacing_mm": manifest.get("pixel_spacing_mm"),
-                "dataset": str(folder)}
+                "source_window": source.to_dict(), "input_window": source.to_dict(), "output_window": target.to_dict(),
+                "pixel_spacing_mm": manifest.get("pixel_spacing_mm"), "dataset": str(folder)}
         return TrainingData(splits["train"], splits["val"], meta)
     from medsynth.generative.datasets.unpaired import UNPAIRED_KIND
 
@@ -715,4 +715,7 @@ def export_weights(checkpoint: str | Path, destination: str | Path, half: bool =
     weights = {name: (tensor.half() if half and tensor.is_floating_point() else tensor)
                for name, tensor in payload["state"]["model"].items()}
     meta = {**payload["meta"], "exported_from": Path(checkpoint).name, "stored_as": "float16" if half else "float32"}
+    if "source_window" in meta:  # pix2pix: inputs and outputs have their own windows
+        meta.setdefault("input_window", meta["source_window"])
+        meta.setdefault("output_window", meta["window"])
     return save_checkpoint(destination, payload["family"], payload["config"], {"model": weights}, meta)
