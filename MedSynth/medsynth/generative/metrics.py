@@ -146,7 +146,7 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^1/2)``, with the last trace taken exactly
     as the nuclear norm of ``A_a A_b^T / sqrt((n_a - 1)(n_b - 1))`` (A: centred features), because
     the nonzero eigenvalues of S_a S_b are the squared singular values of that small n_a x n_b
-    matrix. Same value as MONAI's FIDMetric (a test checks), without a 2048x2048 matrix square root
+    matrix (with more images than features, the d x d route is used instead). Same value as MONAI's FIDMetric (a test checks), without a 2048x2048 matrix square root
     (tens of seconds on a small CPU).
     """
     a = np.asarray(features_a, np.float64)
@@ -160,8 +160,13 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     centred_b = b - b.mean(axis=0)
     trace_a = float((centred_a ** 2).sum() / (len(a) - 1))
     trace_b = float((centred_b ** 2).sum() / (len(b) - 1))
-    cross = centred_a @ centred_b.T / np.sqrt((len(a) - 1) * (len(b) - 1))
-    trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum())
+    if a.shape[1] <= min(len(a), len(b)):  # few features: tr sqrt(S_a^1/2 S_b S_a^1/2) from d x d matrices
+        values, vectors = np.linalg.eigh(np.cov(a, rowvar=False))
+        root_a = (vectors * np.sqrt(values.clip(0))) @ vectors.T
+        trace_sqrt = float(np.sqrt(np.linalg.eigvalsh(root_a @ np.cov(b, rowvar=False) @ root_a).clip(0)).sum())
+    else:  # few images (the usual FID case): the small n_a x n_b matrix
+        cross = centred_a @ centred_b.T / np.sqrt((len(a) - 1) * (len(b) - 1))
+        trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum())
     mean_term = float(((a.mean(axis=0) - b.mean(axis=0)) ** 2).sum())
     return max(0.0, mean_term + trace_a + trace_b - 2.0 * trace_sqrt)
 
