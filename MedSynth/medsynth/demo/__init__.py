@@ -7,5 +7,6 @@ Each step is a module here with ``run(out_dir, progress) -> list[Path]`` (the fi
 DEMO_STEPS = [
     "medsynth.demo.foundation",
     "medsynth.demo.drr",
+    "medsynth.demo.tumor",
     "medsynth.demo.semantic",
 ]
