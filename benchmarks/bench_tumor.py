@@ -111,7 +111,7 @@ def bench_click(ct, labels, lines: list[str]) -> dict:
         f"| first random placement: coarse liver depth map (once per CT) | {1000 * depth_cpu:.1f} ms, {depth_peak:.1f} MB "
         f"| (none) | |",
         f"| clicked medium tumor, CPU median of {len(cpus)} | {1000 * np.median(cpus):.1f} ms "
-        f"(max {1000 * np.max(cpus):.1f}) | {low:.2f}-{high:.2f} s per call | "
+        f"(min {1000 * np.min(cpus):.1f}, max {1000 * np.max(cpus):.1f}) | {low:.2f}-{high:.2f} s per call | "
         f"{low / np.median(cpus):.0f}-{high / np.median(cpus):.0f}x faster |",
         f"| clicked medium tumor, wall median | {1000 * np.median(walls):.1f} ms | | |",
         f"| peak extra memory of a click | {np.median(peaks):.1f} MB (max {np.max(peaks):.1f}) | "
@@ -138,23 +138,26 @@ def bench_mrml_click(ct, labels, points, lines: list[str]) -> None:
     segmentation = labelmap_to_segmentation(liver, name="liver")
     logic = TumorSynthesisMRMLLogic()
     before = slicer.util.arrayFromVolume(node).copy()
-    spread = []  # clicks at least 45 mm apart, so that no click lands on an earlier tumor
+    spread = []  # clicks at least 30 mm apart
     for point in points:
-        if all(np.linalg.norm(point - other) >= 45.0 for other in spread):
+        if all(np.linalg.norm(point - other) >= 30.0 for other in spread):
             spread.append(point)
     points = spread
-    _, first_cpu, first_wall, _ = measure(lambda: logic.insert_tumor_at(node, segmentation, None, points[0],
-                                                                         tumor_spec("medium"), seed=0))
+    first_wall = None
     walls, cpus, undos = [], [], []
-    for index, point in enumerate(points[1:]):
+    for index, point in enumerate(points):
         if len(walls) >= 10:
             break
+        start = time.perf_counter()
         try:
             _, cpu, wall, _ = measure(lambda: logic.insert_tumor_at(node, segmentation, None, point,
                                                                     tumor_spec("medium"), seed=index), trace=False)
         except ValueError:
-            continue
-        walls.append(wall), cpus.append(cpu)
+            wall = None  # the drawn size does not fit at this point: refused with a clear error
+        if first_wall is None:
+            first_wall = time.perf_counter() - start  # the first attempt also exports the liver segment
+        elif wall is not None:
+            walls.append(wall), cpus.append(cpu)
     while logic.can_undo:
         _, _, wall, _ = measure(logic.undo)
         undos.append(wall)
@@ -165,7 +168,7 @@ def bench_mrml_click(ct, labels, points, lines: list[str]) -> None:
         f"- first click (exports the liver segment once, then cached): {first_wall:.2f} s wall",
         f"- each further click, CT node painted in place + 'Tumor' segment updated in its box: "
         f"{1000 * np.median(walls):.1f} ms wall, {1000 * np.median(cpus):.1f} ms CPU (median of {len(walls)} clicks "
-        "45 mm or more apart)",
+        "30 mm or more apart; clicks refused as too large or on an earlier tumor are not counted)",
         f"- undo: {1000 * np.median(undos):.1f} ms median; CT bit-exact after undoing all {len(undos)} actions: {exact}",
         "",
     ]
@@ -202,10 +205,13 @@ def bench_mix(ct, labels, context, lines: list[str]) -> list:
         f"| CPU per case as a new CT + 0/1/2 label map (dataset mode) | {1000 * dcpu:.0f} ms, peak {dpeak:.0f} MB "
         "(the CT copy and label map are whole-volume) | |",
         "",
-        f"Target: a mix case in 0.1 s or less. Not met on this shared 2-core machine: {1000 * np.median(cpus):.0f} ms "
-        f"for about {np.median(counts):.0f} tumors (placement of the large ones in a liver too small for them "
-        "dominates: they are shrunk and re-placed). Per tumor it is about "
-        f"{np.median(cpus) / np.median(counts) * 1000:.0f} ms against the reference's 270-490 ms per call.",
+        f"Target: a mix case in 0.1 s or less. Median {1000 * np.median(cpus):.0f} ms, fastest "
+        f"{1000 * np.min(cpus):.0f} ms of 20 ({'met' if np.median(cpus) <= 0.1 else 'not met'} by the median) for "
+        f"about {np.median(counts):.0f} tumors per case: the cost is per tumor (about "
+        f"{np.median(cpus) / np.median(counts) * 1000:.0f} ms each, against the reference's 270-490 ms per call), "
+        "and the large tumors, which do not fit this partly imaged liver at their drawn size, are shrunk and "
+        "re-placed. CPU seconds on this shared 2-core machine rise up to several-fold when other jobs run "
+        "(the same depth map took 17 ms idle and 90 ms loaded).",
         "",
         "![mix case](../../bench_output/tumor/mix_case.png)",
         "",
@@ -264,7 +270,7 @@ def bench_batch(ct, labels, lines: list[str]) -> None:
 def bench_realism(ct, labels, context, tumors: list, lines: list[str]) -> None:
     from medsynth.tumor import TumorSpec, synthesize
 
-    r = [t.realism for t in tumors]
+    r = [{key: (np.nan if value is None else value) for key, value in t.realism.items()} for t in tumors]
     contrast = [x["contrast_hu"] for x in r]
     relative = [x["contrast_hu"] / t.parenchyma_hu for x, t in zip(r, tumors)]
     added = [t.look["texture_std_hu"] for t in tumors]
@@ -365,13 +371,13 @@ def picture_close_ups(ct, labels, context, points) -> None:
     centre = np.rint(ct.ras_to_ijk_points(point)).astype(int)
     k, j0, j1, i0, i1 = centre[2], centre[1] - 50, centre[1] + 51, centre[0] - 50, centre[0] + 51
     original = ct.array[k, j0:j1, i0:i1]
-    images.append(slice_to_image(window(original, level, width)[::-1, ::-1], (0.703, 0.703), 0.35))
+    images.append(slice_to_image(window(original, level, width)[::-1], (0.703, 0.703), 0.35))
     titles.append("original")
     for title, appearance in variants:
         result = synthesize(ct, None, TumorSpec(kind="medium", appearance=appearance), 7, point_ras=point,
                             context=context, output_labels="none")
         pixels = result.ct.array[k, j0:j1, i0:i1]
-        images.append(slice_to_image(window(pixels, level, width)[::-1, ::-1], (0.703, 0.703), 0.35))
+        images.append(slice_to_image(window(pixels, level, width)[::-1], (0.703, 0.703), 0.35))
         titles.append(title)
     sheet = montage(images, titles, columns=3)
     save_picture(sheet, PICTURES / "clicked_medium_options.png")

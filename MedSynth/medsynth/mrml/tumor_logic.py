@@ -48,10 +48,12 @@ def describe(tumors: list[TumorDescription]) -> str:
     """One line per tumor for the module's status label."""
     lines = []
     for tumor in tumors:
+        contrast = tumor.realism.get("contrast_hu")
+        contrast_text = "n/a" if contrast is None else f"{contrast:+.0f} HU"
         lines.append(
             f"#{tumor.index} {tumor.kind}: {tumor.equivalent_diameter_mm:.0f} mm, {tumor.volume_ml:.1f} ml, "
             f"{tumor.tumor_mean_hu:.0f} HU in a {tumor.parenchyma_hu:.0f} HU liver "
-            f"(contrast {tumor.realism['contrast_hu']:+.0f} HU), at R {tumor.center_ras[0]:.0f} "
+            f"(contrast {contrast_text}), at R {tumor.center_ras[0]:.0f} "
             f"A {tumor.center_ras[1]:.0f} S {tumor.center_ras[2]:.0f}"
         )
     return "\n".join(lines) if lines else "No tumor fitted: the liver has no room left for this size."

@@ -23,7 +23,9 @@ class RealismStats:
     vessel_overlap: float  # share of tumor voxels that were vessel voxels before
 
     def to_dict(self) -> dict:
-        return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in asdict(self).items()}
+        """Rounded values; None where a statistic is undefined (valid JSON, unlike NaN)."""
+        return {key: ((round(value, 4) if np.isfinite(value) else None) if isinstance(value, float) else value)
+                for key, value in asdict(self).items()}
 
 
 def _mean(values: np.ndarray) -> float:

@@ -379,6 +379,8 @@ class _Painter:
             protect = ndimage.binary_dilation(others, iterations=3)
         new = render_tumor(tumor_rng, old, liver, vessels, field_sub, look, parenchyma, self.spacing, centre_box, protect)
         label = _one_piece(field_sub.signed_mm <= 0, centre_box) & liver
+        if not label.any():  # smaller than a voxel on this grid: nothing to paint
+            return None
         written = _to_dtype(new, self.out.dtype)
         self.out[sub] = written
         self.patches.append(TumorPatch(sub, label, original))
