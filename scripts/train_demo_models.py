@@ -51,7 +51,7 @@ DEMOS = {
         "model": {"channels": [16, 32, 64], "attention_levels": [False, False, True], "norm_num_groups": 8,
                   "num_head_channels": 32, "spade_hidden": 16, "label_dropout": 0.2, "prediction": "v", "default_steps": 50,
                   "default_guidance": 1.5},
-        "train": {"steps": 600, "batch_size": 4, "lr": 4e-4, "checkpoint_every": 100, "validate_every": 100,
+        "train": {"steps": 1000, "batch_size": 4, "lr": 4e-4, "checkpoint_every": 100, "validate_every": 100,
                   "val_samples": 8, "val_steps": 10, "log_every": 10, "threads": 1, "seed": 0},
     },
     "pix2pix_bone": {
