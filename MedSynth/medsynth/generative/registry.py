@@ -257,8 +257,11 @@ def build_shipped_registry(write: bool = True) -> dict:
         recipe = yaml.safe_load(recipe_file.read_text())
         if not isinstance(recipe, dict) or "file" not in recipe or not (weights / recipe["file"]).is_file():
             continue
+        target = ((recipe.get("training_config") or {}).get("model") or {}).get("target")
+        task = recipe.get("task") or {"bone": "single_energy_to_bone",
+                                      "soft_tissue": "single_energy_to_soft_tissue"}.get(target)
         entry = entry_from_checkpoint(weights / recipe["file"], recipe.get("name", recipe_file.stem).replace("_", "-"),
-                                      task=recipe.get("task"), title=recipe.get("description"),
+                                      task=task, title=recipe.get("description"),
                                       licence=recipe.get("licence", "Apache-2.0 (demo weights trained by MedSynth on "
                                                                     "LIDC-IDRI, CC BY 3.0, and TotalSegmentator test scans)"),
                                       file=recipe["file"])
