@@ -8,6 +8,7 @@ import pytest
 
 from medsynth import Volume
 from medsynth.drr import PreparedVolume, prepare, project
+from medsynth.drr.kernels.cpu import merge_bits
 from medsynth.drr.prepare import PLASTIMATCH
 from medsynth.drr.projector import march
 from medsynth.errors import GeometryError, InputError
@@ -32,7 +33,7 @@ def phantom(fraction: np.ndarray, spacing: float, directions: np.ndarray | None 
     centre = volume.center_ras
     volume.ijk_to_ras[:3, 3] -= centre  # centre the grid on RAS 0
     packed = np.ascontiguousarray(fraction * MU_PER_CM, dtype=np.float32)
-    packed.view(np.uint32)[...] &= np.uint32(0xFFFFFFF8)  # material index 0
+    merge_bits(packed.view(np.uint32), np.zeros(packed.shape, np.uint8))  # one material, index 0
     assert n == packed.shape[0]
     return PreparedVolume(packed, volume.ijk_to_ras, [PLASTIMATCH], "plastimatch", volume.shape_ijk)
 

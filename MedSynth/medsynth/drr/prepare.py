@@ -59,6 +59,8 @@ class PreparedVolume:
 
 
 def _downsample(prepared: PreparedVolume) -> PreparedVolume:
+    from medsynth.drr.kernels.cpu import merge_bits
+
     packed = prepared.packed
     nk, nj, ni = packed.shape
     factors = [2 if n >= 4 else 1 for n in (nk, nj, ni)]
@@ -67,9 +69,7 @@ def _downsample(prepared: PreparedVolume) -> PreparedVolume:
     dens = crop.reshape(ck, factors[0], cj, factors[1], ci, factors[2]).mean(axis=(1, 3, 5), dtype=np.float32)
     mats = prepared.bits[: ck * factors[0], : cj * factors[1], : ci * factors[2]][:: factors[0], :: factors[1], :: factors[2]] & np.uint32(7)
     out = np.ascontiguousarray(dens, dtype=np.float32)
-    bits = out.view(np.uint32)
-    bits &= np.uint32(0xFFFFFFF8)
-    bits |= mats
+    merge_bits(out.view(np.uint32), np.ascontiguousarray(mats, dtype=np.uint8))
     matrix = prepared.ijk_to_ras.copy()
     scale = np.array([factors[2], factors[1], factors[0]], dtype=float)
     # new voxel (0,0,0) is the centre of the first block: old index (f-1)/2

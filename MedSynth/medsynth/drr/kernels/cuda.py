@@ -14,8 +14,12 @@ import numpy as np
 from medsynth.errors import DeviceError
 
 
+@lru_cache(maxsize=1)
 def cuda_status() -> tuple[bool, str]:
-    """(usable, reason): whether numba-cuda is installed and sees a GPU (or the simulator is on)."""
+    """(usable, reason): whether numba-cuda is installed and sees a GPU (or the simulator is on).
+
+    Probing the driver takes about a second, so the answer is cached for the process.
+    """
     try:
         from numba import cuda
     except Exception as error:  # noqa: BLE001 - any import failure means no CUDA
