@@ -91,3 +91,29 @@ def test_bad_inputs_exit_with_a_clear_message(cropped_case, tmp_path, capsys, li
     assert run_cli(cropped_case, tmp_path / "c", "--diameter-mm", "500") == 2
     assert "diameter" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+
+
+def test_batch_script_makes_a_dataset_from_a_case_list(cropped_case, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text(f"name,ct,liver_mask,liver_label\n"
+                     f"a,{cropped_case / 'ct.nii.gz'},{cropped_case / 'labels.nii.gz'},5\n"
+                     f"b,{cropped_case / 'ct.nii.gz'},{cropped_case / 'labels.nii.gz'},5\n")
+    script = REPO_ROOT / "TumorSynthesis" / "Batch" / "TumorSynthesisBatch.py"
+    command = [sys.executable, str(script), "--cases", str(cases), "--type", "tiny", "--count", "2",
+               "--out", str(tmp_path / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "PROGRESS 100%" in result.stdout
+    for name in ("a", "b"):
+        info = json.loads((tmp_path / "out" / name / "variant_000" / "tumors.json").read_text())
+        assert len(info["tumors"]) == 2
+    seeds = {json.loads((tmp_path / "out" / n / "variant_000" / "tumors.json").read_text())["seed"] for n in "ab"}
+    assert len(seeds) == 2  # each case has its own seed
+    missing = subprocess.run([sys.executable, str(script), "--cases", str(tmp_path / "none.csv"), "--out", "x"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -35,7 +35,12 @@ def generate_variants(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[int, int]:
-    """Write ``variants`` folders under ``out_dir``; return (made now, already done)."""
+    """Write ``variants`` folders under ``out_dir``; return (made now, already done).
+
+    Each variant is painted into ``ct.array`` itself and undone right after it is written (no
+    copy of the scan per variant); the CT is back to its original voxels when this returns,
+    also after an error or a cancel.
+    """
     spec.validate()
     if variants < 1:
         from medsynth.errors import InputError
