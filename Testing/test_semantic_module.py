@@ -31,6 +31,18 @@ def lidc_segmentation(mrml_scene, lidc_labels):
     return labelmap_to_segmentation(lidc_labels, name="LIDC")
 
 
+@pytest.fixture(scope="module")
+def slab_segmentation(mrml_scene, lidc_labels):
+    """Slices 55..64 of the LIDC label map as a segmentation (quick for the error and cancel checks)."""
+    from medsynth.mrml import labelmap_to_segmentation
+    from medsynth.volume import LabelMap
+
+    matrix = lidc_labels.ijk_to_ras.copy()
+    matrix[:3, 3] = lidc_labels.ijk_to_ras_points(np.array([0, 0, 55]))
+    slab = LabelMap(lidc_labels.array[55:65].copy(), matrix, table=lidc_labels.table)
+    return labelmap_to_segmentation(slab, name="LIDC slab")
+
+
 def test_segmentation_to_synthetic_ct_node_on_the_input_grid(mrml_scene, lidc_segmentation, lidc_labels):
     from medsynth.mrml import node_to_volume
     from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
@@ -38,50 +50,50 @@ def test_segmentation_to_synthetic_ct_node_on_the_input_grid(mrml_scene, lidc_se
     logic = SemanticSynthesisMRMLLogic()
     assert {"spade-ct", "diffusion-ct"} <= {entry.id for entry in logic.label_models()}
     messages = []
-    nodes = logic.generate(lidc_segmentation, "spade-ct", slices="56..66", seed=1,
+    nodes = logic.generate(lidc_segmentation, "spade-ct", slices="58..63", seed=1,
                            progress=lambda f, m="": messages.append(f))
     assert len(nodes) == 1 and messages[-1] == 1.0
     ct = node_to_volume(nodes[0])
     assert ct.same_grid(lidc_labels)
     assert nodes[0].GetAttribute("MedSynth.Synthetic") == "1"
-    labels = lidc_labels.array[56:67]
-    slab = ct.array[56:67]
+    labels = lidc_labels.array[58:64]
+    slab = ct.array[58:64]
     lung = np.median(slab[np.isin(labels, LUNG)])
     soft = np.median(slab[np.isin(labels, SOFT)])
     bone = np.median(slab[np.isin(labels, BONE)])
     assert lung < soft - 500, (lung, soft)
     assert bone > soft + 50, (bone, soft)
-    assert np.all(ct.array[:56] == -1024)  # slices not generated stay air
+    assert np.all(ct.array[:58] == -1024)  # slices not generated stay air
     # the preview of one more slice updates only that slice of the same node
-    labels_map = logic.read_labels(lidc_segmentation)
+    labels_map = lidc_labels  # what read_labels gave generate (same grid and names, checked above)
     index = logic.slice_index_at(labels_map, lidc_labels.ijk_to_ras_points(np.array([256, 256, 70])))
     assert index == 70
     volume = logic.run(labels_map, "spade-ct", slices=[index])[0]
     logic.store(volume, labels_map, nodes[0])
     updated = node_to_volume(nodes[0])
-    assert np.array_equal(updated.array[56:67], slab) and updated.array[70].max() > 0
+    assert np.array_equal(updated.array[58:64], slab) and updated.array[70].max() > 0
 
 
-def test_unknown_segment_name_is_the_clear_error_and_the_scene_is_unchanged(mrml_scene, lidc_segmentation):
+def test_unknown_segment_name_is_the_clear_error_and_the_scene_is_unchanged(mrml_scene, slab_segmentation):
     from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
 
-    segmentation = lidc_segmentation.GetSegmentation()
+    segmentation = slab_segmentation.GetSegmentation()
     segment_id = segmentation.GetSegmentIdBySegmentName("liver")
     segmentation.GetSegment(segment_id).SetName("Segment_7 (my blob)")
     before = mrml_scene.GetNumberOfNodes()
     try:
         with pytest.raises(InputError, match=r"does not know these classes: 'Segment_7 \(my blob\)'"):
-            SemanticSynthesisMRMLLogic().generate(lidc_segmentation, "spade-ct", slices="60")
+            SemanticSynthesisMRMLLogic().generate(slab_segmentation, "spade-ct", slices="5")
         assert mrml_scene.GetNumberOfNodes() == before
         # an explicit mapping fixes it
-        nodes = SemanticSynthesisMRMLLogic().generate(lidc_segmentation, "spade-ct", slices="60",
+        nodes = SemanticSynthesisMRMLLogic().generate(slab_segmentation, "spade-ct", slices="5",
                                                       class_mapping={"Segment_7 (my blob)": "liver"})
         assert len(nodes) == 1
     finally:
         segmentation.GetSegment(segment_id).SetName("liver")
 
 
-def test_cancel_leaves_no_node(mrml_scene, lidc_segmentation):
+def test_cancel_leaves_no_node(mrml_scene, slab_segmentation):
     from medsynth.jobs import CancelToken
     from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
 
@@ -89,7 +101,7 @@ def test_cancel_leaves_no_node(mrml_scene, lidc_segmentation):
     token.cancel()
     before = mrml_scene.GetNumberOfNodes()
     with pytest.raises(CancelledError):
-        SemanticSynthesisMRMLLogic().generate(lidc_segmentation, "spade-ct", slices="60..70", cancel=token)
+        SemanticSynthesisMRMLLogic().generate(slab_segmentation, "spade-ct", slices="2..8", cancel=token)
     assert mrml_scene.GetNumberOfNodes() == before
 
 
@@ -107,7 +119,7 @@ def test_label_map_node_input_uses_its_color_names(mrml_scene, lidc_labels):
 def test_batch_script_runs_with_plain_python_and_resumes(tmp_path, lidc_dir):
     out = tmp_path / "batch"
     command = [sys.executable, str(BATCH), "--labels", str(lidc_dir / "labels.nii.gz"), "--table",
-               str(lidc_dir / "structures.csv"), "--slices", "60..61", "--samples", "2", "--out", str(out)]
+               str(lidc_dir / "structures.csv"), "--slices", "60", "--samples", "2", "--out", str(out)]
     first = subprocess.run(command, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "PROGRESS 100%" in first.stdout
