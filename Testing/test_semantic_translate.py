@@ -77,3 +77,18 @@ def test_seg_nrrd_and_color_table_inputs_keep_their_names(tmp_path, mrml_scene, 
     (tmp_path / "bad.txt").write_text("five liver\n")
     with pytest.raises(InputError, match="value name r g b a"):
         read_color_table(tmp_path / "bad.txt")
+
+
+def test_generate_command_translates_a_drr_file(tmp_path, drr_pair):
+    from medsynth.cli.main import main
+    from medsynth.io import read_volume, write_volume
+    from medsynth.volume import Volume
+
+    source, _, pixel = drr_pair
+    write_volume(Volume.from_spacing(source[None], (pixel, pixel, 1.0)), tmp_path / "drr.nii.gz")
+    out = tmp_path / "bone"
+    assert main(["generate", "--model", "pix2pix-bone", "--image", str(tmp_path / "drr.nii.gz"), "--quiet",
+                 "--out", str(out)]) == 0
+    assert read_volume(out / "translated.nii.gz").array.shape == (1, 64, 64)
+    assert (out / "translated.png").stat().st_size > 0
+    assert main(["generate", "--model", "pix2pix-bone", "--out", str(out)]) == 2  # no input: clear error
