@@ -23,6 +23,7 @@ slicer = pytest.importorskip("slicer")
 from medsynth import drr  # noqa: E402
 from medsynth.mrml import markups_from_points, node_to_volume, volume_to_node  # noqa: E402
 from medsynth.mrml import carm_models  # noqa: E402
+from medsynth.mrml.volumes import numpy_matrix, vtk_matrix  # noqa: E402
 from medsynth.mrml.drr_logic import (  # noqa: E402
     GUI_PARAMETERS,
     NODE_REFERENCES,
@@ -133,7 +134,7 @@ def test_carm_transform_round_trip_and_models_follow_the_pose(mrml_scene, logic,
     assert set(nodes.models) == set(carm_models.PART_STYLES)
     for model in nodes.models.values():
         assert model.GetTransformNodeID() == transform.GetID() and model.GetPolyData().GetNumberOfPoints() > 0
-    matrix = carm_models.numpy_matrix(transform.GetMatrixTransformToParent())
+    matrix = numpy_matrix(transform.GetMatrixTransformToParent())
     np.testing.assert_allclose(matrix, carm.pose_matrix(), atol=1e-12)
     back = logic.carm_from_transform(transform)
     assert back.primary_angle == pytest.approx(20.0) and back.secondary_angle == pytest.approx(-10.0)
@@ -148,7 +149,7 @@ def test_carm_transform_round_trip_and_models_follow_the_pose(mrml_scene, logic,
 
     # dragging the transform (handles) to another pose: the logic reads that pose back
     target = carm.replace(primary_angle=-55.0, secondary_angle=25.0, isocenter=(5.0, -12.0, -150.0))
-    transform.SetMatrixTransformToParent(carm_models.vtk_matrix(target.pose_matrix()))
+    transform.SetMatrixTransformToParent(vtk_matrix(target.pose_matrix()))
     moved = logic.carm_from_transform(transform)
     assert (moved.primary_angle, moved.secondary_angle) == pytest.approx((-55.0, 25.0))
     np.testing.assert_allclose(moved.isocenter, target.isocenter, atol=1e-9)
@@ -156,7 +157,7 @@ def test_carm_transform_round_trip_and_models_follow_the_pose(mrml_scene, logic,
     # a roll about the beam cannot be made by a C-arm: snapped to the same beam, or refused
     roll = np.eye(4)
     roll[:3, :3] = [[np.cos(0.3), -np.sin(0.3), 0], [np.sin(0.3), np.cos(0.3), 0], [0, 0, 1]]
-    transform.SetMatrixTransformToParent(carm_models.vtk_matrix(target.pose_matrix() @ roll))
+    transform.SetMatrixTransformToParent(vtk_matrix(target.pose_matrix() @ roll))
     snapped = logic.carm_from_transform(transform)
     np.testing.assert_allclose(snapped.beam_direction(), target.beam_direction(), atol=1e-9)
     with pytest.raises(GeometryError, match="roll"):

@@ -21,6 +21,7 @@ from vtk.util import numpy_support
 from medsynth.errors import GeometryError
 from medsynth.geometry import CArm
 from medsynth.geometry.carm import ROOM_FROM_PATIENT
+from medsynth.mrml.volumes import numpy_matrix, vtk_matrix
 
 #: Part name -> (RGB colour, opacity) in the 3D view.
 PART_STYLES = {
@@ -167,18 +168,6 @@ def mesh_to_polydata(mesh: Mesh) -> vtk.vtkPolyData:
 def carm_polydata(carm: CArm) -> dict[str, vtk.vtkPolyData]:
     """Polydata of every part, in the C-arm frame (place them with ``carm.pose_matrix()``)."""
     return {name: mesh_to_polydata(mesh) for name, mesh in carm_meshes(carm).items()}
-
-
-def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
-    matrix = vtk.vtkMatrix4x4()
-    for row in range(4):
-        for column in range(4):
-            matrix.SetElement(row, column, float(array[row, column]))
-    return matrix
-
-
-def numpy_matrix(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
 def _geometry_key(carm: CArm) -> str:

@@ -19,7 +19,7 @@ from medsynth.errors import InputError
 from medsynth.jobs.progress import CancelToken, ProgressCallback
 from medsynth.mrml.app import get_scene
 from medsynth.mrml.segmentations import segmentation_to_labelmap
-from medsynth.mrml.volumes import _vtk_matrix, node_to_volume
+from medsynth.mrml.volumes import node_to_volume, vtk_matrix
 from medsynth.tumor import Appearance, LiverContext, TumorDescription, TumorResult, TumorSpec, synthesize
 from medsynth.volume import Volume, VolumeMetadata
 
@@ -271,7 +271,7 @@ class TumorSynthesisMRMLLogic:
 def _oriented_box(mask: np.ndarray, box: tuple[slice, slice, slice], ijk_to_ras: np.ndarray):
     """A vtkOrientedImageData holding ``mask`` at its box of the CT grid (extent in CT voxel indices)."""
     image = slicer.vtkOrientedImageData()
-    image.SetImageToWorldMatrix(_vtk_matrix(ijk_to_ras))
+    image.SetImageToWorldMatrix(vtk_matrix(ijk_to_ras))
     image.SetExtent(box[2].start, box[2].stop - 1, box[1].start, box[1].stop - 1, box[0].start, box[0].stop - 1)
     image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
     scalars = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())

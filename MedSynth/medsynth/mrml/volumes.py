@@ -15,7 +15,8 @@ from medsynth.mrml.app import get_scene, module_logic
 from medsynth.volume import LabelMap, LabelTable, Volume, VolumeMetadata
 
 
-def _vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
+def vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
+    """A vtkMatrix4x4 holding a 4x4 numpy matrix."""
     matrix = vtk.vtkMatrix4x4()
     for row in range(4):
         for column in range(4):
@@ -23,7 +24,8 @@ def _vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
     return matrix
 
 
-def _numpy_matrix(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+def numpy_matrix(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+    """A 4x4 numpy array holding a vtkMatrix4x4."""
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
@@ -34,7 +36,7 @@ def volume_to_node(volume: Volume, node=None, name: str = "Volume", label: bool 
         class_name = "vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode"
         node = scene.AddNewNodeByClass(class_name, scene.GenerateUniqueName(name))
         node.CreateDefaultDisplayNodes()
-    node.SetIJKToRASMatrix(_vtk_matrix(volume.ijk_to_ras))
+    node.SetIJKToRASMatrix(vtk_matrix(volume.ijk_to_ras))
     slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
     if volume.metadata.units == "HU":
         node.SetAttribute("MedSynth.Units", "HU")
@@ -59,11 +61,11 @@ def node_to_volume(node) -> Volume:
         )
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    ijk_to_ras = _numpy_matrix(matrix)
+    ijk_to_ras = numpy_matrix(matrix)
     if node.GetParentTransformNode() is not None:
         to_world = vtk.vtkMatrix4x4()
         node.GetParentTransformNode().GetMatrixTransformToWorld(to_world)
-        ijk_to_ras = _numpy_matrix(to_world) @ ijk_to_ras
+        ijk_to_ras = numpy_matrix(to_world) @ ijk_to_ras
     array = np.array(slicer.util.arrayFromVolume(node), copy=True)
     modality = node.GetAttribute("DICOM.Modality")
     units = node.GetAttribute("MedSynth.Units")
