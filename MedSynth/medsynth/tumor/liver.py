@@ -41,6 +41,7 @@ class LiverContext:
         self._labels = liver.array
         self.liver_value = self._resolve_label(liver, liver_label)
         self._bbox: tuple[slice, slice, slice] | None = None
+        self._bbox_mask: np.ndarray | None = None  # the liver mask over its bounding box, once known
         self._depth: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _resolve_label(self, liver: Volume, liver_label: int | str | None) -> int | None:
@@ -59,9 +60,23 @@ class LiverContext:
 
     # --- masks -------------------------------------------------------------------------------
     def mask(self, box: tuple[slice, slice, slice]) -> np.ndarray:
-        """The liver mask over a box [k, j, i]."""
+        """The liver mask over a box [k, j, i] (a fresh array).
+
+        Once the bounding box is known, boxes inside it are copied from the cached mask: cheaper than
+        comparing labels again, above all for strided boxes.
+        """
+        if self._bbox_mask is not None and all(
+                b.start is not None and b.stop is not None and b.start >= o.start and b.stop <= o.stop
+                for b, o in zip(box, self._bbox)):
+            return self._bbox_mask[tuple(slice(b.start - o.start, b.stop - o.start, b.step)
+                                         for b, o in zip(box, self._bbox))].copy()
         block = self._labels[box]
         return block.astype(bool) if self.liver_value is None else block == self.liver_value
+
+    def bbox_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        """The liver mask over its bounding box and the box's first voxel [k, j, i] (computed once)."""
+        box = self.bounding_box()
+        return self._bbox_mask, np.array([b.start for b in box], np.int64)
 
     def contains_ijk(self, ijk: np.ndarray) -> bool:
         index = np.rint(ijk).astype(int)
@@ -90,6 +105,7 @@ class LiverContext:
                 hits = np.flatnonzero(full.any(axis=tuple(a for a in range(3) if a != axis)))
                 bounds.append(slice(int(hits[0]), int(hits[-1]) + 1))
             self._bbox = tuple(bounds)
+            self._bbox_mask = np.ascontiguousarray(full[self._bbox])
         return self._bbox
 
     def depth_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

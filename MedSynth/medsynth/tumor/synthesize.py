@@ -21,11 +21,12 @@ from medsynth.jobs.progress import CancelToken, ProgressCallback, report
 from medsynth.tumor.appearance import MASS_EFFECT_REACH, draw_look, render_tumor
 from medsynth.tumor.liver import LiverContext
 from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_threshold_mm, fits, intersect,
-                                      liver_in_box, make_box, pad_mm)
+                                      liver_in_box, make_box, pad_mm, region_box,
+                                      screen_candidate)
 from medsynth.tumor.realism import realism_stats
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
-from medsynth.tumor.vessels import VESSEL_MIN_EXCESS_HU, find_vessels, parenchyma_level, robust_centre_spread
+from medsynth.tumor.vessels import VESSEL_MIN_EXCESS_HU, find_vessels, parenchyma_level
 from medsynth.volume import LabelMap, LabelTable, Volume
 
 #: Random locations tried per tumor before it is made smaller.
@@ -186,8 +187,12 @@ class _Painter:
         # so no tumor voxel is ever a neighbour of a voxel outside the liver
         self.margin = max(spec.surface_margin_mm, 1.05 * float(context.spacing.max()))
         self.patches: list[TumorPatch] = []
-        self.placed: list[tuple[np.ndarray, float, float]] = []  # centre (RAS), inner and outer radius (mm)
+        # tumors placed by this call: centres (RAS) and radii (mm) of spheres inside and around each
+        self.placed_centres = np.zeros((0, 3))
+        self.placed_inner = np.zeros(0)
+        self.placed_outer = np.zeros(0)
         self.descriptions: list[TumorDescription] = []
+        self._occupied: np.ndarray | None = None  # tumors over the liver's bounding box, once needed
 
     # --- placement ---------------------------------------------------------------------------
     def paint(self, index: int, kind: str, seed: int, rng: np.random.Generator, point) -> TumorDescription | None:
@@ -205,10 +210,38 @@ class _Painter:
             placement = "random"
         return self._render(index, kind, placement, seed, tumor_rng, shape, centre, box, field, scale)
 
+    def _occupancy(self) -> np.ndarray:
+        """Every tumor already there, over the liver's bounding box (built once, kept up to date).
+
+        Tumors lie inside the liver, so its box holds them all: one slice answers "is a tumor here?"
+        instead of a loop over every earlier patch.
+        """
+        if self._occupied is None:
+            liver_box = region_box(self.context.bounding_box())
+            self._occupied = self._others_from_patches(liver_box, self.avoid + self.patches)
+            if self._occupied is None:
+                self._occupied = np.zeros(liver_box.shape, bool)
+        return self._occupied
+
     def _others_label(self, box: Box) -> np.ndarray | None:
         """Tumors already there (this call's and the caller's), over ``box``; None if none."""
+        if self._occupied is None:
+            return self._others_from_patches(box, self.avoid + self.patches)
+        bbox = self.context.bounding_box()
+        overlap = intersect(box, bbox)
+        if overlap is None:
+            return None
+        block = self._occupied[overlap[1]]
+        if not block.any():
+            return None
+        mask = np.zeros(box.shape, bool)
+        mask[overlap[0]] = block
+        return mask
+
+    def _others_from_patches(self, box: Box, patches: list[TumorPatch]) -> np.ndarray | None:
+        """Tumors of ``patches`` and the caller's existing tumors over ``box``; None if none."""
         mask = None
-        for patch in self.avoid + self.patches:
+        for patch in patches:
             overlap = intersect(box, patch.box_global)
             if overlap is not None:
                 mask = np.zeros(box.shape, bool) if mask is None else mask
@@ -225,15 +258,19 @@ class _Painter:
         if self.spec.allow_overlap:
             return False
         inner = float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander)
-        return any(np.linalg.norm(centre_mm - c) < inner + r for c, r, _ in self.placed)
+        return bool(np.any(self._distances(centre_mm) < inner + self.placed_inner))
+
+    def _distances(self, centre_mm: np.ndarray) -> np.ndarray:
+        """Distances (mm) from ``centre_mm`` to the centres of the tumors placed so far."""
+        return np.sqrt(((self.placed_centres - centre_mm) ** 2).sum(axis=1))
 
     def _collides(self, field: ShapeField, box: Box, centre_mm: np.ndarray | None = None,
                   shape: TumorShape | None = None, stride: np.ndarray | None = None) -> bool:
         """True when the tumor (``field`` over ``box``, possibly every ``stride``-th voxel) meets another."""
         if self.spec.allow_overlap:
             return False
-        if centre_mm is not None and self.existing is None and not self.avoid and all(
-                np.linalg.norm(centre_mm - c) > shape.extent_mm + r_out + 1.0 for c, _, r_out in self.placed):
+        if centre_mm is not None and self.existing is None and not self.avoid and np.all(
+                self._distances(centre_mm) > shape.extent_mm + self.placed_outer + 1.0):
             return False  # far from every tumor placed so far
         others = self._others_label(box)
         if others is None:
@@ -294,32 +331,16 @@ class _Painter:
                 continue
             threshold = fit_threshold_mm(shape, margin)
             radius = pad_mm(shape, margin, reach)
-            # the shape, evaluated once on a coarse grid around an integer voxel, moves over candidates
-            half = -(-box_half_size(context, radius) // stride)  # coarse half-size, rounded up
+            # the shape, evaluated once on a coarse grid around an integer voxel, moves over candidates;
+            # its box only needs to hold the tumor and its surface margin (the shell is for rendering)
+            surely = shape.extent_mm + threshold * shape.semi_axes_mm.max() / shape.mean_radius_mm
+            half = -(-box_half_size(context, surely) // stride)  # coarse half-size, rounded up
             coarse_matrix = ijk_to_ras.copy()
             coarse_matrix[:3, :3] = ijk_to_ras[:3, :3] * stride
             coarse = evaluate_shape(shape, coarse_matrix, -half, tuple(int(2 * h + 1) for h in half[::-1]), np.zeros(3))
-            must_be_liver = coarse.signed_mm <= threshold
-            inside = coarse.signed_mm <= 0
-            surely = shape.extent_mm + threshold * shape.semi_axes_mm.max() / shape.mean_radius_mm
             candidates = np.concatenate([context.sample_centres(rng, surely, CANDIDATES_PER_SIZE // 2),
                                          context.sample_centres(rng, deep_enough, CANDIDATES_PER_SIZE // 2)])
-            pool = []  # (vessel share, order, centre, centre in mm) of locations that pass the coarse checks
-            for candidate in candidates:
-                centre = candidate[::-1].astype(float)  # (k, j, i) -> (i, j, k)
-                centre_mm = context.ct.ijk_to_ras_points(centre)
-                if self._surely_collides(centre_mm, shape):
-                    continue
-                box = make_box(candidate[::-1], half * stride, context.ct.array.shape)
-                liver = self._strided_liver(box, stride)
-                if np.any(must_be_liver & ~liver):
-                    continue
-                if self._collides(coarse, box, centre_mm, shape, stride):
-                    continue
-                share = self._vessel_share(box, stride, inside & liver)
-                pool.append((share, len(pool), centre, centre_mm))
-                if share <= self.spec.max_vessel_fraction or len(pool) >= VESSEL_CHECKS:
-                    break
+            pool = self._screen(candidates, shape, stride, coarse, threshold)
             for _share, _order, centre, centre_mm in sorted(pool, key=lambda item: item[:2]):
                 full_box, field = evaluate_at(context, shape, centre, radius)
                 if fits(field, liver_in_box(context, full_box), threshold) and not self._collides(
@@ -328,26 +349,30 @@ class _Painter:
             shape, scale = shape.scaled(0.85), scale * 0.85
         return None  # the liver is full: no room left for this tumor (it is skipped, not forced)
 
-    def _strided_liver(self, box: Box, stride: np.ndarray) -> np.ndarray:
-        """The liver over every ``stride``-th voxel of ``box`` (outside the volume: not liver)."""
-        steps = stride[::-1]
-        if not box.clipped:
-            return self.context.mask(tuple(slice(g.start, g.stop, int(s)) for g, s in zip(box.inner_global, steps)))
-        return liver_in_box(self.context, box)[:: steps[0], :: steps[1], :: steps[2]]
+    def _screen(self, candidates: np.ndarray, shape: TumorShape, stride: np.ndarray, coarse: ShapeField,
+                threshold: float) -> list:
+        """Candidates that pass the coarse checks, as (vessel share, order, centre, centre in mm).
 
-    def _vessel_share(self, box: Box, stride: np.ndarray, tumor_in_liver: np.ndarray) -> float:
-        """Share of the tumor's (coarse) voxels on vessels: raw HU well above the local parenchyma."""
-        steps = stride[::-1]
-        if box.clipped:
-            return 1.0  # near the scan's edge: only taken if nothing better is found
-        block = self.out[tuple(slice(g.start, g.stop, int(s)) for g, s in zip(box.inner_global, steps))]
-        liver = self._strided_liver(box, stride)
-        values = block[liver]
-        if values.size < 20 or not tumor_in_liver.any():
-            return 0.0
-        level, spread = robust_centre_spread(values)
-        vessels = block[tumor_in_liver] > level + max(VESSEL_MIN_EXCESS_HU, 2.5 * spread)
-        return float(vessels.mean())
+        Stops at the first one with few enough vessels, or after ``VESSEL_CHECKS`` passing ones. The
+        checks run in one compiled kernel on the cached liver mask and tumor occupancy.
+        """
+        liver, grid_start = self.context.bbox_mask()
+        occupied = np.zeros((0, 0, 0), bool) if self.spec.allow_overlap else self._occupancy()
+        steps = stride[::-1].astype(np.int64)
+        pool = []
+        for candidate in candidates:
+            centre = candidate[::-1].astype(float)  # (k, j, i) -> (i, j, k)
+            centre_mm = self.context.ct.ijk_to_ras_points(centre)
+            if self._surely_collides(centre_mm, shape):
+                continue
+            ok, share = screen_candidate(coarse.signed_mm, np.float32(threshold), liver, occupied, grid_start,
+                                         self.out, candidate.astype(np.int64), steps, VESSEL_MIN_EXCESS_HU)
+            if not ok:
+                continue
+            pool.append((share, len(pool), centre, centre_mm))
+            if share <= self.spec.max_vessel_fraction or len(pool) >= VESSEL_CHECKS:
+                break
+        return pool
 
     # --- rendering ---------------------------------------------------------------------------
     def _render(self, index, kind, placement, seed, tumor_rng, shape, centre, box: Box, field: ShapeField, scale):
@@ -383,9 +408,7 @@ class _Painter:
             return None
         written = _to_dtype(new, self.out.dtype)
         self.out[sub] = written
-        self.patches.append(TumorPatch(sub, label, original))
-        self.placed.append((self.context.ct.ijk_to_ras_points(centre),
-                            float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander), shape.extent_mm))
+        self._remember(TumorPatch(sub, label, original), centre, shape)
         new_values = written.astype(np.float32)
         vessels_full = np.zeros(liver_full.shape, bool)
         vessels_full[local] = vessels
@@ -408,6 +431,18 @@ class _Painter:
             tumor_mean_hu=round(float(new_values[label].mean()) if voxels else float("nan"), 2),
             scaled_to_fit=round(scale, 3), box_ijk=box_ijk(sub), look=look.to_dict(), realism=stats.to_dict(),
         )
+
+
+    def _remember(self, patch: TumorPatch, centre: np.ndarray, shape: TumorShape) -> None:
+        """Keep a painted tumor for undo and for the collision checks of the next ones."""
+        self.patches.append(patch)
+        self.placed_centres = np.vstack([self.placed_centres, self.context.ct.ijk_to_ras_points(centre)[None]])
+        self.placed_inner = np.append(self.placed_inner, float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander))
+        self.placed_outer = np.append(self.placed_outer, shape.extent_mm)
+        if self._occupied is not None:
+            overlap = intersect(region_box(patch.box_global), self.context.bounding_box())
+            if overlap is not None:
+                self._occupied[overlap[1]] |= patch.label[overlap[0]]
 
 
 def _bbox(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice, slice] | None:
