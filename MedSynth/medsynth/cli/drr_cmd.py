@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             write_view(projection, folder, formats=args.formats)
 
         for index, item in enumerate(items):  # stable names that also say the angles
-            item.name = view_name_for(item.payload, index, view_name)
+            item.name = view_name(item.payload, index)
         done, skipped = run_batch(items, out_dir, work, progress=sub_progress(progress, 0.1, 1.0))
     views = []
     for item in items:
@@ -191,10 +191,3 @@ def run(args: argparse.Namespace) -> int:
     index_path = write_index(out_dir, views)
     print(f"{done} view(s) written, {skipped} already present: {out_dir} (geometry: {index_path.name})")
     return 0
-
-
-def view_name_for(pose, index: int, namer) -> str:
-    class _Named:  # view_name only reads .carm
-        carm = pose
-
-    return namer(_Named, index)

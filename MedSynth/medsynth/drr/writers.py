@@ -18,6 +18,7 @@ import numpy as np
 from medsynth import __version__
 from medsynth.drr.projector import Projection
 from medsynth.errors import InputError
+from medsynth.geometry import CArm
 from medsynth.io.atomic import atomic_output
 
 FORMATS = ("nifti", "png", "dicom")
@@ -25,9 +26,9 @@ FORMATS = ("nifti", "png", "dicom")
 DICOM_SCALE = 1000.0
 
 
-def view_name(projection: Projection, index: int) -> str:
-    """A folder name like "view_003_LAO30_CRAN20"."""
-    carm = projection.carm
+def view_name(view: "Projection | CArm", index: int) -> str:
+    """A folder name like "view_003_LAO30_CRAN20" for a projection or a pose."""
+    carm = view.carm if isinstance(view, Projection) else view
     return f"view_{index:03d}_{angle_label(carm.primary_angle, 'LAO', 'RAO')}_{angle_label(carm.secondary_angle, 'CRAN', 'CAUD')}"
 
 
