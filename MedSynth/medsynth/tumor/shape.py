@@ -151,6 +151,7 @@ def _field_kernel(q, d_i, d_j, d_k, wander, index_i, t_i, index_j, t_j, index_k,
     signed = np.empty((n_k, n_j, n_i), np.float32)
     radial = np.empty((n_k, n_j, n_i), np.float32)
     row = np.empty(c_i + 1, np.float32)
+    outline = np.empty(n_i, np.float32)
     for k in range(n_k):
         dk = d_k[k]
         k0, tk = index_k[k], t_k[k]
@@ -164,16 +165,17 @@ def _field_kernel(q, d_i, d_j, d_k, wander, index_i, t_i, index_j, t_j, index_k,
                 w1 = wander[k1, j0, c] + tj * (wander[k1, j1, c] - wander[k1, j0, c])
                 row[c] = np.float32(1.0) + w0 + tk * (w1 - w0)
             row[c_i] = row[c_i - 1]
+            for i in range(n_i):  # the outline along the row (a gather: kept out of the loop below)
+                i0 = index_i[i]
+                outline[i] = row[i0] + t_i[i] * (row[i0 + 1] - row[i0])
             base = q[1, 1] * dj * dj + q[2, 2] * dk * dk + 2.0 * q[1, 2] * dj * dk
             linear_i = 2.0 * (q[0, 1] * dj + q[0, 2] * dk)
-            for i in range(n_i):
+            signed_row, radial_row = signed[k, j], radial[k, j]
+            for i in range(n_i):  # branch-free arithmetic: vectorised by the compiler
                 di = d_i[i]
-                r2 = base + di * (q[0, 0] * di + linear_i)
-                r = np.float32(np.sqrt(max(r2, 0.0)))
-                i0 = index_i[i]
-                outline = row[i0] + t_i[i] * (row[i0 + 1] - row[i0])
-                signed[k, j, i] = (r - outline) * radius_mm
-                radial[k, j, i] = r / outline
+                r = np.float32(np.sqrt(max(base + di * (q[0, 0] * di + linear_i), 0.0)))
+                signed_row[i] = (r - outline[i]) * radius_mm
+                radial_row[i] = r / outline[i]
     return signed, radial
 
 
