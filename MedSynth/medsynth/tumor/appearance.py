@@ -8,7 +8,7 @@ parenchyma is not noise, get synthetic noise of the parenchyma's strength instea
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import ndimage
@@ -41,7 +41,8 @@ class TumorLook:
     keep_vessels: bool
 
     def to_dict(self) -> dict:
-        return {key: (round(value, 3) if isinstance(value, float) else value) for key, value in asdict(self).items()}
+        values = ((item.name, getattr(self, item.name)) for item in fields(self))  # flat: no deep copy
+        return {key: (round(value, 3) if isinstance(value, float) else value) for key, value in values}
 
 
 def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parenchyma, radius_mm: float) -> TumorLook:

@@ -43,6 +43,7 @@ class LiverContext:
         self._bbox: tuple[slice, slice, slice] | None = None
         self._bbox_mask: np.ndarray | None = None  # the liver mask over its bounding box, once known
         self._depth: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._max_depth: float | None = None
 
     def _resolve_label(self, liver: Volume, liver_label: int | str | None) -> int | None:
         """The label value meaning liver (None: any non-zero voxel of a binary mask)."""
@@ -122,7 +123,10 @@ class LiverContext:
         return self._depth
 
     def max_depth_mm(self) -> float:
-        return float(self.depth_map()[0].max())
+        """Depth (mm) of the liver's deepest point (cached: asked once per placement attempt)."""
+        if self._max_depth is None:
+            self._max_depth = float(self.depth_map()[0].max())
+        return self._max_depth
 
     def sample_centres(self, rng: np.random.Generator, min_depth_mm: float, n: int) -> np.ndarray:
         """Up to ``n`` random voxel indices [k, j, i] at least ``min_depth_mm`` below the surface."""

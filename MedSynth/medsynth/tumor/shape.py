@@ -93,7 +93,7 @@ class ShapeField:
     """A shape evaluated on a box of the CT grid (all arrays [k, j, i] over the box)."""
 
     signed_mm: np.ndarray  # approximate signed distance to the outline, negative inside (float32)
-    radial: np.ndarray  # normalised radius: 0 at the centre, 1 on the outline (float32)
+    radial: np.ndarray  # normalised radius: 0 at the centre, 1 on the outline (float32; may be empty)
 
 
 def apply_separable(coarse: np.ndarray, w_k: np.ndarray, w_j: np.ndarray, w_i: np.ndarray) -> np.ndarray:
@@ -139,17 +139,17 @@ def _wander_kernel(linear, offsets_i, offsets_j, offsets_k, lobe_directions, lob
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _field_kernel(q, d_i, d_j, d_k, wander, index_i, t_i, index_j, t_j, index_k, t_k, radius_mm):
+def _field_kernel(q, d_i, d_j, d_k, wander, index_i, t_i, index_j, t_j, index_k, t_k, radius_mm, with_radial):
     """Signed distance (mm) and normalised radius of every voxel, in one pass over the box.
 
     The ellipsoid radius is the quadratic form ``sqrt(d^T Q d)``; the outline ``1 + delta`` is the coarse
     wander interpolated linearly along k and j once per row, then along i per voxel. Fusing both avoids a
-    dozen box-sized temporaries per tumor.
+    dozen box-sized temporaries per tumor. Without ``with_radial`` the radius is not stored (screening).
     """
     n_k, n_j, n_i = d_k.size, d_j.size, d_i.size
     c_k, c_j, c_i = wander.shape
     signed = np.empty((n_k, n_j, n_i), np.float32)
-    radial = np.empty((n_k, n_j, n_i), np.float32)
+    radial = np.empty((n_k, n_j, n_i) if with_radial else (0, 0, 0), np.float32)
     row = np.empty(c_i + 1, np.float32)
     outline = np.empty(n_i, np.float32)
     for k in range(n_k):
@@ -170,21 +170,24 @@ def _field_kernel(q, d_i, d_j, d_k, wander, index_i, t_i, index_j, t_j, index_k,
                 outline[i] = row[i0] + t_i[i] * (row[i0 + 1] - row[i0])
             base = q[1, 1] * dj * dj + q[2, 2] * dk * dk + 2.0 * q[1, 2] * dj * dk
             linear_i = 2.0 * (q[0, 1] * dj + q[0, 2] * dk)
-            signed_row, radial_row = signed[k, j], radial[k, j]
+            signed_row = signed[k, j]
             for i in range(n_i):  # branch-free arithmetic: vectorised by the compiler
                 di = d_i[i]
                 r = np.float32(np.sqrt(max(base + di * (q[0, 0] * di + linear_i), 0.0)))
                 signed_row[i] = (r - outline[i]) * radius_mm
-                radial_row[i] = r / outline[i]
+                outline[i] = r / outline[i]  # now the normalised radius
+            if with_radial:
+                radial[k, j] = outline[:n_i]
     return signed, radial
 
 
 def evaluate_shape(shape: TumorShape, ijk_to_ras: np.ndarray, box_start: np.ndarray, box_shape: tuple[int, int, int],
-                   centre_ijk: np.ndarray) -> ShapeField:
+                   centre_ijk: np.ndarray, with_radial: bool = True) -> ShapeField:
     """Evaluate ``shape`` centred at ``centre_ijk`` on the box starting at ``box_start`` (i, j, k).
 
     Works on the scan's own (possibly anisotropic, oblique) grid: no resampling of the CT. The outline's
     wander is smooth, so it is computed on a coarse grid (2-6 mm) and interpolated inside the kernel.
+    ``with_radial=False`` leaves ``radial`` empty, for checks that only need the signed distance.
     """
     box_start = np.asarray(box_start, np.float64)
     centre_ijk = np.asarray(centre_ijk, np.float64)
@@ -202,5 +205,5 @@ def evaluate_shape(shape: TumorShape, ijk_to_ras: np.ndarray, box_start: np.ndar
                             np.ascontiguousarray(shape.lobe_amplitudes, np.float64))
     signed, radial = _field_kernel(linear.T @ linear, offsets[0], offsets[1], offsets[2], wander,
                                    axes[0][1], axes[0][2], axes[1][1], axes[1][2], axes[2][1], axes[2][2],
-                                   np.float32(shape.mean_radius_mm))
+                                   np.float32(shape.mean_radius_mm), with_radial)
     return ShapeField(signed, radial)

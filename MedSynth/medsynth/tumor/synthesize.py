@@ -23,7 +23,7 @@ from medsynth.tumor.liver import LiverContext
 from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_threshold_mm, fits, intersect,
                                       liver_in_box, make_box, pad_mm, region_box,
                                       screen_candidate)
-from medsynth.tumor.realism import realism_stats
+from medsynth.tumor.realism import mask_bounds, realism_stats
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
 from medsynth.tumor.vessels import VESSEL_MIN_EXCESS_HU, find_vessels, parenchyma_level
@@ -253,12 +253,13 @@ class _Painter:
                 mask[box.inner_local] |= block.astype(bool)
         return mask
 
-    def _surely_collides(self, centre_mm: np.ndarray, shape: TumorShape) -> bool:
-        """Cheap test on centres: the two tumors' inner spheres overlap."""
-        if self.spec.allow_overlap:
-            return False
+    def _surely_collide(self, centres_mm: np.ndarray, shape: TumorShape) -> np.ndarray:
+        """Cheap test on (N, 3) candidate centres at once: their inner sphere overlaps a placed tumor's."""
+        if self.spec.allow_overlap or not len(self.placed_inner):
+            return np.zeros(len(centres_mm), bool)
         inner = float(shape.semi_axes_mm.min()) * (1.0 - shape.max_wander)
-        return bool(np.any(self._distances(centre_mm) < inner + self.placed_inner))
+        distances = np.sqrt(((centres_mm[:, None, :] - self.placed_centres[None]) ** 2).sum(axis=2))
+        return np.any(distances < inner + self.placed_inner, axis=1)
 
     def _distances(self, centre_mm: np.ndarray) -> np.ndarray:
         """Distances (mm) from ``centre_mm`` to the centres of the tumors placed so far."""
@@ -337,7 +338,8 @@ class _Painter:
             half = -(-box_half_size(context, surely) // stride)  # coarse half-size, rounded up
             coarse_matrix = ijk_to_ras.copy()
             coarse_matrix[:3, :3] = ijk_to_ras[:3, :3] * stride
-            coarse = evaluate_shape(shape, coarse_matrix, -half, tuple(int(2 * h + 1) for h in half[::-1]), np.zeros(3))
+            coarse = evaluate_shape(shape, coarse_matrix, -half, tuple(int(2 * h + 1) for h in half[::-1]), np.zeros(3),
+                                    with_radial=False)
             candidates = np.concatenate([context.sample_centres(rng, surely, CANDIDATES_PER_SIZE // 2),
                                          context.sample_centres(rng, deep_enough, CANDIDATES_PER_SIZE // 2)])
             pool = self._screen(candidates, shape, stride, coarse, threshold)
@@ -359,11 +361,12 @@ class _Painter:
         liver, grid_start = self.context.bbox_mask()
         occupied = np.zeros((0, 0, 0), bool) if self.spec.allow_overlap else self._occupancy()
         steps = stride[::-1].astype(np.int64)
+        centres = candidates[:, ::-1].astype(float)  # (k, j, i) -> (i, j, k)
+        centres_mm = self.context.ct.ijk_to_ras_points(centres)
+        blocked = self._surely_collide(centres_mm, shape)
         pool = []
-        for candidate in candidates:
-            centre = candidate[::-1].astype(float)  # (k, j, i) -> (i, j, k)
-            centre_mm = self.context.ct.ijk_to_ras_points(centre)
-            if self._surely_collides(centre_mm, shape):
+        for candidate, centre, centre_mm, surely_blocked in zip(candidates, centres, centres_mm, blocked):
+            if surely_blocked:
                 continue
             ok, share = screen_candidate(coarse.signed_mm, np.float32(threshold), liver, occupied, grid_start,
                                          self.out, candidate.astype(np.int64), steps, VESSEL_MIN_EXCESS_HU)
@@ -447,13 +450,10 @@ class _Painter:
 
 def _bbox(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice, slice] | None:
     """Slices of the smallest box holding ``mask``'s voxels, grown by ``pad`` (clipped)."""
-    bounds = []
-    for axis in range(3):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        if hits.size == 0:
-            return None
-        bounds.append(slice(max(int(hits[0]) - pad, 0), min(int(hits[-1]) + 1 + pad, mask.shape[axis])))
-    return tuple(bounds)
+    low, high = mask_bounds(mask)
+    if high[0] == 0:
+        return None
+    return tuple(slice(max(int(lo) - pad, 0), min(int(hi) + pad, n)) for lo, hi, n in zip(low, high, mask.shape))
 
 
 def box_ijk(region: tuple[slice, slice, slice]) -> list[list[int]]:
