@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from medsynth.tumor.liver import LiverContext
+from medsynth.tumor.realism import SHELL_MM
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 
 
@@ -73,9 +74,13 @@ def fit_threshold_mm(shape: TumorShape, margin_mm: float) -> float:
 
 
 def pad_mm(shape: TumorShape, margin_mm: float, reach: float = 1.0) -> float:
-    """Box radius: the tumor, its surface margin, its soft edge and the shell used for statistics."""
+    """Box radius: the tumor, its surface margin, its soft edge and the shell used for statistics.
+
+    The statistics' shell ends where the shape field reaches 6 (``realism.SHELL_MM``), at most
+    ``6 * ratio`` mm out along the longest axis: a larger box only costs time.
+    """
     ratio = float(shape.semi_axes_mm.max() / shape.mean_radius_mm)
-    return shape.extent_mm * reach + max(fit_threshold_mm(shape, margin_mm), 7.0) * ratio
+    return shape.extent_mm * reach + max(fit_threshold_mm(shape, margin_mm), SHELL_MM[1]) * ratio
 
 
 def fits(field: ShapeField, liver: np.ndarray, threshold_mm: float) -> bool:

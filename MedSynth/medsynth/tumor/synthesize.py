@@ -23,7 +23,7 @@ from medsynth.tumor.liver import LiverContext
 from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_threshold_mm, fits, intersect,
                                       liver_in_box, make_box, pad_mm, region_box,
                                       screen_candidate)
-from medsynth.tumor.realism import mask_bounds, realism_stats
+from medsynth.tumor.realism import mask_bounds, piece_at, realism_stats
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
 from medsynth.tumor.vessels import VESSEL_MIN_EXCESS_HU, find_vessels, parenchyma_level
@@ -463,14 +463,15 @@ def box_ijk(region: tuple[slice, slice, slice]) -> list[list[int]]:
 
 def _one_piece(mask: np.ndarray, centre_box: np.ndarray) -> np.ndarray:
     """The connected piece of ``mask`` holding the centre (the shape is star-shaped: normally all of it)."""
-    labelled, count = ndimage.label(mask)
+    mask = np.ascontiguousarray(mask)
+    c = np.clip(np.rint(centre_box).astype(int), 0, np.array(mask.shape[::-1]) - 1)
+    piece, size = piece_at(mask, c[2], c[1], c[0])
+    if size:
+        return mask if size == np.count_nonzero(mask) else piece
+    labelled, count = ndimage.label(mask)  # centre not in the shape (a voxel-thin case): keep the largest piece
     if count <= 1:
         return mask
-    c = np.clip(np.rint(centre_box).astype(int), 0, np.array(mask.shape[::-1]) - 1)
-    keep = labelled[c[2], c[1], c[0]]
-    if keep == 0:
-        keep = int(np.argmax(np.bincount(labelled.ravel())[1:])) + 1
-    return labelled == keep
+    return labelled == int(np.argmax(np.bincount(labelled.ravel())[1:])) + 1
 
 
 def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
