@@ -21,8 +21,7 @@ from medsynth.jobs.progress import CancelToken, ProgressCallback, report
 from medsynth.tumor.appearance import MASS_EFFECT_REACH, draw_look, render_tumor
 from medsynth.tumor.liver import LiverContext
 from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_threshold_mm, fits, intersect,
-                                      liver_in_box, make_box, pad_mm, region_box,
-                                      screen_candidate)
+                                      liver_in_box, pad_mm, region_box, screen_candidate)
 from medsynth.tumor.realism import mask_bounds, piece_at, realism_stats
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
@@ -266,8 +265,8 @@ class _Painter:
         return np.sqrt(((self.placed_centres - centre_mm) ** 2).sum(axis=1))
 
     def _collides(self, field: ShapeField, box: Box, centre_mm: np.ndarray | None = None,
-                  shape: TumorShape | None = None, stride: np.ndarray | None = None) -> bool:
-        """True when the tumor (``field`` over ``box``, possibly every ``stride``-th voxel) meets another."""
+                  shape: TumorShape | None = None) -> bool:
+        """True when the tumor (``field`` over ``box``) comes within 1 mm of another."""
         if self.spec.allow_overlap:
             return False
         if centre_mm is not None and self.existing is None and not self.avoid and np.all(
@@ -276,9 +275,6 @@ class _Painter:
         others = self._others_label(box)
         if others is None:
             return False
-        if stride is not None:
-            steps = stride[::-1]
-            others = others[:: steps[0], :: steps[1], :: steps[2]]
         return bool(np.any((field.signed_mm <= 1.0) & others))
 
     def _place_clicked(self, shape: TumorShape, kind: str, point: np.ndarray, reach: float):
@@ -434,7 +430,6 @@ class _Painter:
             tumor_mean_hu=round(float(new_values[label].mean()) if voxels else float("nan"), 2),
             scaled_to_fit=round(scale, 3), box_ijk=box_ijk(sub), look=look.to_dict(), realism=stats.to_dict(),
         )
-
 
     def _remember(self, patch: TumorPatch, centre: np.ndarray, shape: TumorShape) -> None:
         """Keep a painted tumor for undo and for the collision checks of the next ones."""
