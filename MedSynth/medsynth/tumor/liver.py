@@ -38,6 +38,8 @@ class LiverContext:
         ct.require_same_grid(liver, what="liver mask")
         self.ct = ct
         self.spacing = ct.spacing
+        # voxels per mm of a sphere's reach along i, j and k (oblique grids too): sizes each tumor's box
+        self.voxels_per_mm = np.linalg.norm(ct.ras_to_ijk[:3, :3], axis=1)
         self._labels = liver.array
         self.liver_value = self._resolve_label(liver, liver_label)
         self._bbox: tuple[slice, slice, slice] | None = None

@@ -54,8 +54,7 @@ def region_box(region: tuple[slice, slice, slice]) -> Box:
 
 def box_half_size(context: LiverContext, radius_mm: float) -> np.ndarray:
     """Half-size in voxels (i, j, k) of a box holding a sphere of ``radius_mm`` (oblique grids too)."""
-    per_mm = np.linalg.norm(context.ct.ras_to_ijk[:3, :3], axis=1)
-    return np.ceil(radius_mm * per_mm).astype(int) + 1
+    return np.ceil(radius_mm * context.voxels_per_mm).astype(int) + 1
 
 
 def liver_in_box(context: LiverContext, box: Box) -> np.ndarray:

@@ -105,17 +105,26 @@ def apply_separable(coarse: np.ndarray, w_k: np.ndarray, w_j: np.ndarray, w_i: n
     return (w_k @ out.reshape(ck, nj * ni)).reshape(w_k.shape[0], nj, ni)
 
 
-def _coarse_axis(n: int, stride: int, start: float, centre: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coarse sample offsets (voxels from the centre) of one axis, and each fine voxel's left sample and weight."""
-    positions = np.arange(0, n, stride, dtype=np.float64)
-    if positions[-1] != n - 1:
-        positions = np.append(positions, n - 1)
-    if len(positions) == 1:
-        return positions + start - centre, np.zeros(n, np.int64), np.zeros(n, np.float32)
-    fine = np.arange(n, dtype=np.float64)
-    index = np.clip(np.searchsorted(positions, fine, side="right") - 1, 0, len(positions) - 2)
-    t = np.clip((fine - positions[index]) / (positions[index + 1] - positions[index]), 0.0, 1.0)
-    return positions + start - centre, index.astype(np.int64), t.astype(np.float32)
+@numba.njit(cache=True, nogil=True)
+def _coarse_axis(n, stride, start, centre):
+    """Coarse samples of one axis: every ``stride``-th voxel and the last one.
+
+    Returns their offsets from the centre (voxels), and for each fine voxel the coarse sample to its
+    left and its linear-interpolation weight towards the next one.
+    """
+    n_coarse = (n - 1) // stride + 1
+    positions = np.empty(n_coarse + (1 if (n - 1) % stride else 0))
+    for c in range(n_coarse):
+        positions[c] = c * stride
+    positions[-1] = n - 1
+    index = np.zeros(n, np.int64)
+    weight = np.zeros(n, np.float32)
+    if positions.size > 1:
+        for fine in range(n):
+            left = min(fine // stride, positions.size - 2)
+            index[fine] = left
+            weight[fine] = min(max((fine - positions[left]) / (positions[left + 1] - positions[left]), 0.0), 1.0)
+    return positions + start - centre, index, weight
 
 
 #: Taylor coefficients of cos(x) in x^2, highest first (|error| < 1e-9 on [-pi, pi]).
