@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import ndimage
 
+from medsynth.tumor.realism import mask_bounds
 from medsynth.tumor.shape import ShapeField
 from medsynth.tumor.spec import Appearance
 from medsynth.tumor.texture import tumor_texture
@@ -85,7 +86,8 @@ def scan_like_noise(rng: np.random.Generator, where: np.ndarray, spacing_ijk: np
 
     White noise would look like salt and pepper next to the scan's own, smoother grain.
     """
-    box = tuple(slice(int(hits.min()), int(hits.max()) + 1) for hits in np.nonzero(where))
+    low, high = mask_bounds(where)  # the voxels' box, without listing every voxel
+    box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high))
     field = rng.standard_normal(tuple(b.stop - b.start for b in box), dtype=np.float32)
     sigma = [0.0 if spacing_ijk[2 - axis] > 1.5 else 0.6 / spacing_ijk[2 - axis] for axis in range(3)]
     field = ndimage.gaussian_filter(field, sigma, truncate=2.5)
