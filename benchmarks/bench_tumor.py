@@ -41,7 +41,7 @@ REFERENCE = {"startup_cpu_s": 88.0, "startup_rss_gb": 3.1, "startup_peak_gb": 4.
              "delta_hu": (65.0, 145.0), "fragments_max": 16}
 #: The mix case before the compiled kernels: its benchmark figures, and a side-by-side run of both versions
 #: (interleaved in one process on this shared machine, 3 x 10 seeds each, medians of CPU time).
-BEFORE_KERNELS = {"commit": "970443c", "mix_ms": 244, "per_tumor_ms": 11.1, "cases": 30, "old_ms": 276, "new_ms": 149}
+BEFORE_KERNELS = {"commit": "970443c", "mix_ms": 244, "per_tumor_ms": 11.1, "cases": 30, "old_ms": 214, "new_ms": 120}
 
 
 def measure(function, trace: bool = True):
@@ -222,8 +222,8 @@ def bench_mix(ct, labels, context, lines: list[str]) -> list:
         f"with it (both versions interleaved in one process, {BEFORE_KERNELS['cases']} cases each, CPU time), "
         f"this version took {BEFORE_KERNELS['new_ms']} ms median against {BEFORE_KERNELS['old_ms']} ms: "
         f"{BEFORE_KERNELS['old_ms'] / BEFORE_KERNELS['new_ms']:.1f}x faster. What changed: the tumor's outline "
-        "(its lobes, with a vectorised cosine) and shape field are one numba kernel; candidate locations are "
-        "screened by a kernel with early exits on the liver mask and a tumor-occupancy grid cached once per call, "
+        "(its lobes, with a vectorised cosine) and the shape field are computed by numba kernels; candidate "
+        "locations are screened by a kernel with early exits on the liver mask and a tumor-occupancy grid cached once per call, "
         "instead of box arrays per candidate; the screening box holds only the tumor and its margin; vessel "
         "growth, piece finding and the realism statistics are kernels instead of scipy calls whose set-up "
         "outweighed the work on a small box. What is left, in about equal parts: the shape field at full "
