@@ -20,7 +20,7 @@ UNIFORM_BIT = np.uint32(8)
 CLEAR_ALL = np.uint32(0xFFFFFFF0)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def pack_hu(hu, uppers, indices, labels, lut, use_labels, mode, out_f, out_m):
     """Fill the packed volume: density (mode 0: DeepDRR HU->density; 1: plastimatch mu per cm) + material bits."""
     nk, nj, ni = hu.shape
@@ -51,7 +51,7 @@ def pack_hu(hu, uppers, indices, labels, lut, use_labels, mode, out_f, out_m):
                 out_m[k, j, i] = m
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def merge_bits(bits, materials):
     """Store each voxel's material index in the 3 lowest bits of its float32 density, and the
     uniform-cube flag in the 4th (a relative change of the density below 2e-6). Voxels of zero
@@ -159,7 +159,7 @@ def _interior(vol_u, acc, run_m, run, pb, pc, slope_b, slope_c, first, last, sa,
     return run_m, run
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def march(vol_u, shape, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out):
     """Per-material area densities (g/cm^2) of rays from ``src`` to detector points ``d0 + o d_outer + q d_inner``.
 
@@ -261,7 +261,7 @@ def march(vol_u, shape, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out
                 out[o, q, m] = acc[m] * scale
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def polychromatic(area, mu, fluence, energies, out_energy, out_photons):
     """Per pixel: transmitted energy fraction sum S E exp(-mu A) / sum S E, and photon fraction.
 
