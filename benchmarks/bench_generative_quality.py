@@ -137,7 +137,7 @@ def quality_section() -> tuple[list[str], bool]:
         f"validation patient, never trained on), {labels.shape[1]}x{labels.shape[2]} px at {spacing:g} mm; "
         f"{SAMPLES} generated images per label map. FIDs on so few images are biased upward: compare rows, not "
         "with published numbers.", "",
-        "| method | ImageNet-Inception FID (lower is better) | CT-feature FID | segmentation consistency: mean Dice (per class) | time per image |",
+        "| method | ImageNet-Inception FID (lower is better) | CT-feature FID | segmentation consistency: mean Dice (per class) | time per image (shared, loaded CPU) |",
         "|---|---|---|---|---|",
         *rows,
         f"| real held-out slices (ceiling) | 0 | 0 | {ceiling:.3f} ({', '.join(f'{k} {v:.2f}' for k, v in ceiling_classes.items())}) | - |",
