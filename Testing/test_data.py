@@ -6,7 +6,7 @@ import pytest
 
 from medsynth.data import DATASETS, fetch
 from medsynth.data.catalog import Dataset
-from medsynth.data.download import sha256_of
+from medsynth.io.checksum import sha256_of
 from medsynth.errors import DataFetchError, InputError
 
 

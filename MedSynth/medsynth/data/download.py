@@ -6,7 +6,6 @@ is unpacked into a temporary folder and renamed into place only when complete).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from medsynth.data.catalog import DATASETS, Dataset
 from medsynth.errors import DataFetchError, InputError
 from medsynth.io.atomic import atomic_output
+from medsynth.io.checksum import sha256_of
 from medsynth.jobs.progress import ProgressCallback, report
 
 COMPLETE_MARKER = ".complete"
@@ -38,14 +38,6 @@ def dataset_path(name: str) -> Path:
 
 def is_fetched(name: str) -> bool:
     return (dataset_path(name) / COMPLETE_MARKER).exists()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(dataset: Dataset, into: Path) -> Path:

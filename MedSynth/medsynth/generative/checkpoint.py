@@ -8,13 +8,13 @@ naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import zipfile
 from pathlib import Path
 
 from medsynth.errors import InputError
 from medsynth.io.atomic import atomic_output
+from medsynth.io.checksum import sha256_of
 
 FORMAT = "medsynth-model"
 FORMAT_VERSION = 1
@@ -128,15 +128,6 @@ def load_model(path: str | Path, expected_family: str | None = None, device: str
     model.checkpoint_meta = payload["meta"]
     model.checkpoint_path = str(path)
     return model
-
-
-def sha256_of(path: str | Path) -> str:
-    """SHA-256 of a file (recorded next to shipped weights)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def demo_weights(name: str, verify: bool = True) -> Path:

@@ -8,12 +8,12 @@ the fix, never a crash inside torch.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 from medsynth.errors import InputError
 from medsynth.io.atomic import atomic_output
+from medsynth.io.checksum import sha256_of
 from medsynth.settings import model_cache_dir
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -23,20 +23,12 @@ class ModelChecksumError(InputError):
     """A weights file is not the file its registry entry describes."""
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_checksum(path: str | Path, expected: str, what: str = "model") -> Path:
     """Raise ModelChecksumError unless ``path`` exists and has SHA-256 ``expected``."""
     path = Path(path)
     if not path.is_file():
         raise ModelChecksumError(f"The weights of {what} are missing: {path}. Reinstall MedSynth or register the model again.")
-    actual = sha256_file(path)
+    actual = sha256_of(path)
     if actual != expected.lower():
         raise ModelChecksumError(
             f"The weights of {what} at {path} are corrupted or are not the file the model registry lists "
@@ -85,7 +77,7 @@ def store_user_weights(model_id: str, checkpoint: str | Path) -> tuple[Path, str
     target = cache_folder(model_id) / "weights.pt"
     with atomic_output(target) as temp:
         shutil.copyfile(checkpoint, temp)
-    return target, sha256_file(target)
+    return target, sha256_of(target)
 
 
 def clear_model_cache() -> list[Path]:

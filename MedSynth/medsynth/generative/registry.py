@@ -178,7 +178,7 @@ def entry_from_checkpoint(checkpoint: str | Path, model_id: str, task: str | Non
                           licence: str = "user's own", file: str | None = None) -> ModelEntry:
     """A registry entry describing a MedSynth checkpoint (read and validated, not yet registered)."""
     from medsynth.generative.checkpoint import read_checkpoint
-    from medsynth.generative.model_cache import sha256_file
+    from medsynth.io.checksum import sha256_of
 
     payload = read_checkpoint(checkpoint)
     family, meta, config = payload["family"], payload["meta"], payload["config"]
@@ -194,7 +194,7 @@ def entry_from_checkpoint(checkpoint: str | Path, model_id: str, task: str | Non
     return ModelEntry(
         id=model_id, title=title or f"{family} {model_id}", task=task, family=family,
         classes=list(meta.get("class_names", [])), input_size=[size, size],
-        pixel_spacing_mm=meta.get("pixel_spacing_mm"), window=window, sha256=sha256_file(checkpoint),
+        pixel_spacing_mm=meta.get("pixel_spacing_mm"), window=window, sha256=sha256_of(checkpoint),
         size_bytes=Path(checkpoint).stat().st_size, licence=licence, recipe=recipe, file=file,
     )
 
@@ -249,7 +249,7 @@ def build_shipped_registry(write: bool = True) -> dict:
     """
     import yaml
 
-    from medsynth.generative.model_cache import sha256_file
+    from medsynth.io.checksum import sha256_of
 
     weights = PACKAGE_DIR / "weights"
     models = []
@@ -281,7 +281,7 @@ def build_shipped_registry(write: bool = True) -> dict:
             family="segmenter", classes=list(recipe["classes"]), input_size=[recipe["size"], recipe["size"]],
             pixel_spacing_mm=recipe["pixel_spacing_mm"],
             window={"low": recipe["window"][0], "high": recipe["window"][1], "units": "HU"},
-            sha256=sha256_file(weights / record["file"]), size_bytes=(weights / record["file"]).stat().st_size,
+            sha256=sha256_of(weights / record["file"]), size_bytes=(weights / record["file"]).stat().st_size,
             licence=record["licence"], recipe={"command": record["command"], "config": recipe,
                                                "recipe_file": segmenter.name},
             file=record["file"], metrics={"first_loss": record["first_loss"], "final_loss": record["final_loss"]},
