@@ -29,6 +29,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+#: The machine's 1-minute load average when the benchmark started (timings depend on it).
+LOAD_AT_START = os.getloadavg()[0]
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = ROOT / "docs" / "benchmarks" / "tumor.md"
 PICTURES = ROOT / "bench_output" / "tumor"
@@ -214,8 +217,8 @@ def bench_mix(ct, labels, context, lines: list[str]) -> list:
         f"{np.median(cpus) / np.median(counts) * 1000:.1f} ms each, against the reference's 270-490 ms per call), "
         "and the large tumors, which do not fit this partly imaged liver at their drawn size, are shrunk and "
         "re-placed. CPU seconds on this shared 2-core machine rise up to several-fold when other jobs run "
-        "(the same depth map took 17 ms idle and 90 ms loaded); this run was made while other engineers' jobs "
-        "were running.",
+        f"(the same depth map took 17 ms idle and 90 ms loaded); load average when this run started: "
+        f"{LOAD_AT_START:.2f}.",
         "",
         f"Before the compiled kernels (commit {BEFORE_KERNELS['commit']}) this benchmark measured "
         f"{BEFORE_KERNELS['mix_ms']} ms median ({BEFORE_KERNELS['per_tumor_ms']} ms per tumor). Run side by side "
