@@ -24,9 +24,6 @@ import math
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CRASH, EXIT_INTERRUPTED = 0, 3, 2, 1, 130
-
-
 def _import_medsynth():
     """medsynth from Slicer's module path, the installed package, or this source tree."""
     try:
@@ -36,13 +33,15 @@ def _import_medsynth():
         import medsynth  # noqa: F401
 
 
-class ArgumentError(Exception):
-    """Bad command-line arguments (exit code 2 with the parser's message)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ArgumentError(message)
+_import_medsynth()
+from medsynth.jobs.batch_script import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    ArgumentError,
+    ProgressPrinter,
+    run_script,
+)
+from medsynth.jobs.batch_script import ScriptArgumentParser as _Parser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,24 +150,11 @@ def read_poses(path):
 
 
 # --- rendering ------------------------------------------------------------------------------------
-class ProgressPrinter:
-    def __init__(self, quiet):
-        self.quiet = quiet
-        self.last = None
-
-    def __call__(self, fraction, message=""):
-        if self.quiet:
-            return
-        line = f"PROGRESS {100.0 * fraction:5.1f}% {message}".rstrip()
-        if line != self.last:
-            print(line, flush=True)
-            self.last = line
-
 
 def run(args, progress):
     from medsynth.geometry import load_preset
     from medsynth.jobs import BatchItem, run_batch, sub_progress
-    from medsynth.mrml import get_scene, load_volume_node, save_node
+    from medsynth.mrml import get_scene, save_node
     from medsynth.mrml.drr_logic import OUTPUT_KINDS, DRRProjectionMRMLLogic, DRRRequest
     from medsynth.drr.display import to_uint8
     from medsynth.pictures import save_picture, slice_to_image
@@ -277,33 +263,18 @@ def self_test(progress):
     return code
 
 
-def main(argv):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not args.self_test and not (args.ct and args.poses and args.out):
-            raise ArgumentError("--ct, --poses and --out are required")
-    except ArgumentError as error:
-        print(f"DRRProjectionBatch: error: {error}\n{parser.format_usage()}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    _import_medsynth()
-    from medsynth.errors import CancelledError, InputError, MedSynthError
+def check_required(args) -> None:
+    if not args.self_test and not (args.ct and args.poses and args.out):
+        raise ArgumentError("--ct, --poses and --out are required")
 
-    progress = ProgressPrinter(args.quiet)
-    try:
+
+def main(argv) -> int:
+    def work(args) -> int:
+        progress = ProgressPrinter(args.quiet, decimals=1)
         return self_test(progress) if args.self_test else run(args, progress)
-    except ArgumentError as error:
-        print(f"DRRProjectionBatch: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (CancelledError, KeyboardInterrupt):
-        print("DRRProjectionBatch: interrupted; finished poses are kept, run the same command to resume.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except InputError as error:
-        print(f"DRRProjectionBatch: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except MedSynthError as error:
-        print(f"DRRProjectionBatch: failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
+
+    return run_script("DRRProjectionBatch", build_parser(), argv, work,
+                      "finished poses are kept, run the same command to resume", check=check_required)
 
 
 if __name__ == "__main__":

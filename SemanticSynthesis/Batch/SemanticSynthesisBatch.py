@@ -19,9 +19,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 3, 2, 130
-
-
 def _import_medsynth():
     """medsynth from Slicer's module path, the installed package, or this source tree."""
     try:
@@ -31,13 +28,15 @@ def _import_medsynth():
         import medsynth  # noqa: F401
 
 
-class ArgumentError(Exception):
-    """Bad command-line arguments (exit code 2 with the parser's message)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ArgumentError(message)
+_import_medsynth()
+from medsynth.jobs.batch_script import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    ArgumentError,
+    ProgressPrinter,
+    run_script,
+)
+from medsynth.jobs.batch_script import ScriptArgumentParser as _Parser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +81,7 @@ def run(args) -> int:
     items = [BatchItem(f"{case['name']}/sample_{sample:02d}", (case, sample))
              for case in cases for sample in range(args.samples)]
 
-    def progress(fraction, message=""):
-        print(f"PROGRESS {100 * fraction:.0f}% {message}", flush=True)
+    progress = ProgressPrinter()
 
     def work(item, folder):
         case, sample = item.payload
@@ -118,21 +116,8 @@ def self_test() -> int:
 
 
 def main(argv) -> int:
-    _import_medsynth()
-    from medsynth.errors import CancelledError, MedSynthError
-
-    try:
-        args = build_parser().parse_args(argv)
-        return self_test() if args.self_test else run(args)
-    except ArgumentError as error:
-        print(f"SemanticSynthesisBatch: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (KeyboardInterrupt, CancelledError):
-        print("SemanticSynthesisBatch: interrupted; run the same command again to resume.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except MedSynthError as error:
-        print(f"SemanticSynthesisBatch: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(error, ValueError) else EXIT_FAILED
+    return run_script("SemanticSynthesisBatch", build_parser(), argv,
+                      lambda args: self_test() if args.self_test else run(args))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 3, 2, 130
-
-
 def _import_medsynth():
     """medsynth from Slicer's module path, the installed package, or this source tree."""
     try:
@@ -32,13 +29,14 @@ def _import_medsynth():
         import medsynth  # noqa: F401
 
 
-class ArgumentError(Exception):
-    """Bad command-line arguments (exit code 2 with the parser's message)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ArgumentError(message)
+_import_medsynth()
+from medsynth.jobs.batch_script import (  # noqa: E402
+    EXIT_OK,
+    ArgumentError,
+    ProgressPrinter,
+    run_script,
+)
+from medsynth.jobs.batch_script import ScriptArgumentParser as _Parser  # noqa: E402
 
 
 TYPES = ["tiny", "small", "medium", "large", "mix"]
@@ -68,17 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="make two variants of an analytic phantom into a temporary folder and check them")
     return parser
 
-
-class ProgressPrinter:
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.last = -1
-
-    def __call__(self, fraction: float, message: str = "") -> None:
-        percent = int(100 * fraction)
-        if not self.quiet and percent != self.last:
-            print(f"PROGRESS {percent}% {message}", flush=True)
-            self.last = percent
 
 
 def read_cases(args) -> list:
@@ -168,32 +155,13 @@ def self_test(progress) -> int:
     return EXIT_OK
 
 
-def main(argv):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except ArgumentError as error:
-        print(f"TumorSynthesisBatch: error: {error}\n{parser.format_usage()}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    _import_medsynth()
-    from medsynth.errors import CancelledError, InputError, MedSynthError
-
-    progress = ProgressPrinter(args.quiet)
-    try:
+def main(argv) -> int:
+    def work(args) -> int:
+        progress = ProgressPrinter(args.quiet)
         return self_test(progress) if args.self_test else run(args, progress)
-    except ArgumentError as error:
-        print(f"TumorSynthesisBatch: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (CancelledError, KeyboardInterrupt):
-        print("TumorSynthesisBatch: interrupted; finished variants are kept, run the same command to resume.",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except InputError as error:
-        print(f"TumorSynthesisBatch: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except MedSynthError as error:
-        print(f"TumorSynthesisBatch: failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
+
+    return run_script("TumorSynthesisBatch", build_parser(), argv, work,
+                      "finished variants are kept, run the same command to resume")
 
 
 if __name__ == "__main__":
