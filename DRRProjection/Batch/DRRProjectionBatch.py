@@ -24,6 +24,7 @@ import math
 import sys
 from pathlib import Path
 
+
 def _import_medsynth():
     """medsynth from Slicer's module path, the installed package, or this source tree."""
     try:

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+
 def _import_medsynth():
     """medsynth from Slicer's module path, the installed package, or this source tree."""
     try:
