@@ -8,7 +8,8 @@ import pytest
 
 from medsynth import Volume
 from medsynth.drr import PreparedVolume, prepare, project
-from medsynth.drr.kernels.cpu import merge_bits
+from medsynth.drr.kernels.packing import merge_bits
+from medsynth.drr.materials import material
 from medsynth.drr.prepare import PLASTIMATCH
 from medsynth.drr.projector import march
 from medsynth.errors import GeometryError, InputError
@@ -206,3 +207,25 @@ def test_projector_errors_say_what_to_do():
     flat.array[0, 0, 0] = 0
     with pytest.raises(InputError, match="at least 2 voxels"):
         project(flat, carm)
+
+
+def test_simd_and_scalar_paths_and_memory_layouts_agree():
+    """The SIMD march (up to four materials), the scalar one (more materials) and padded or plain
+    memory layouts give the same area densities, materials mixed inside bilinear cells included."""
+    ct = bead_ct(np.array([4.0, 2.0, -6.0]))
+    noise = np.random.default_rng(3).normal(0.0, 500.0, (32, 32, 32)).astype(np.float32)
+    ct.array[8:40, 8:40, 8:40] += noise  # air, soft tissue and bone next to each other
+    prepared = prepare(ct)
+    plain = np.ascontiguousarray(prepared.packed)
+    assert prepared.packed.strides != plain.strides  # prepare pads rows and slices
+    contiguous = PreparedVolume(plain, prepared.ijk_to_ras, prepared.materials, prepared.mode)
+    extra = [material("fat"), material("lung")]  # present nowhere: columns 3-4 stay 0
+    scalar = PreparedVolume(prepared.packed, prepared.ijk_to_ras, prepared.materials + extra, prepared.mode)
+    for primary, secondary in ((0.0, 0.0), (90.0, 0.0), (35.0, -20.0)):
+        carm = CArm(primary, secondary, sid=1000.0, sod=600.0, detector_rows=30, detector_columns=34, pixel_spacing=3.0)
+        simd = march(prepared, carm)
+        assert simd[..., 2].max() > 1.0 and simd[..., 1].max() > 1.0  # bone and soft tissue were crossed
+        np.testing.assert_array_equal(march(contiguous, carm), simd)
+        five = march(scalar, carm)
+        assert not five[..., 3:].any()
+        np.testing.assert_allclose(five[..., :3], simd, rtol=1e-4, atol=1e-5)

@@ -158,7 +158,7 @@ def plastimatch_per_view(ct_mha: Path, carm, size: int, work: Path) -> tuple[flo
         return time.perf_counter() - start
 
     loads, fulls = [], []
-    for repeat in range(2):
+    for repeat in range(3):
         loads.append(run(8, f"tiny{repeat}_"))
         fulls.append(run(size, f"full{size}_"))
     image = read_pfm(next(work.glob(f"full{size}_*.pfm")))[:, ::-1]  # plastimatch views from the source
@@ -189,7 +189,7 @@ def main() -> int:
     first_call = time.perf_counter() - start
     prepared, prepare_s = median_time(lambda: drr.prepare(ct), repeat=2)
     mono_prepared = drr.prepare(ct, "plastimatch")
-    volume_mb = prepared.packed.nbytes / 2**20
+    volume_mb = (prepared.packed.base if prepared.packed.base is not None else prepared.packed).nbytes / 2**20
 
     def carm(pose: str, size: int) -> CArm:
         a, b = POSES[pose]
@@ -266,8 +266,9 @@ def main() -> int:
         "",
         f"LIDC-IDRI-0001 (512 x 512 x 133 voxels of 0.70 x 0.70 x 2.5 mm), SID {SID:g} mm, SOD {SOD:g} mm, "
         f"a {DETECTOR_MM:g} mm detector; machine: {machine()}, Python {platform.python_version()}; "
-        f"load average {load_before:.1f} before and {load_after:.1f} after the run (the machine is shared "
-        "with other engineers' jobs: absolute times are noisy, the numbers will be re-measured). "
+        f"1-minute load average {load_before:.1f} when the run started and {load_after:.1f} at its end (the "
+        "benchmark's own processes count in the latter; other work on the machine slows every column alike, "
+        "so compare ratios within one run). "
         "Times are wall-clock medians per view after warm-up.",
         "",
         f"- MedSynth: full = 3-material (air, soft tissue, bone) march + polychromatic 90 kV Beer-Lambert "
@@ -275,7 +276,8 @@ def main() -> int:
         "march = per-material area densities only; mono = plastimatch's mu model.",
         f"- Peers: {plastimatch_note}; {diffdrr_note}.",
         f"- First call in a fresh process (numba cache load or compile): {first_call:.1f} s; preparing the "
-        f"packed volume: {prepare_s:.2f} s; packed volume {volume_mb:.0f} MB (the CT itself).",
+        f"packed volume: {prepare_s:.2f} s; packed volume {volume_mb:.0f} MB (the CT as float32, rows and "
+        "slices padded to odd numbers of cache lines).",
         "",
         "| view | size | MedSynth full (s) | MedSynth march (s) | MedSynth mono (s) | plastimatch (s) | full / plastimatch | "
         "DiffDRR (s) | DiffDRR / full | corr. with plastimatch | MedSynth peak beyond the volume (MB) | DiffDRR peak beyond the volume (MB) |",

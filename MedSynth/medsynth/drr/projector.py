@@ -118,7 +118,7 @@ def polychromatic(
     area: np.ndarray, materials: Sequence[Material], spec: Spectrum, only: Sequence[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(energy fraction, photon fraction) transmitted, per pixel, for one spectrum."""
-    from medsynth.drr.kernels.cpu import polychromatic as kernel
+    from medsynth.drr.kernels.beer_lambert import polychromatic as kernel
 
     rows, cols, n_mat = area.shape
     mu = np.empty((len(spec.energies_keV), n_mat))
@@ -188,7 +188,8 @@ def march(prepared: PreparedVolume, carm: CArm, device: str = "cpu") -> np.ndarr
         out = marcher.march(setup, n_mat)
     else:
         out = np.empty((setup.n_outer, setup.n_inner, n_mat), dtype=np.float32)
-        cpu.march(prepared.bits.reshape(-1), np.array(prepared.packed.shape, np.int64), setup.source, setup.origin,
+        flat, strides = prepared.march_buffer()
+        cpu.march(flat, np.array(prepared.packed.shape, np.int64), strides, setup.source, setup.origin,
                   setup.outer, setup.inner, setup.n_outer, setup.n_inner, setup.metric, out)
     return np.ascontiguousarray(out.transpose(1, 0, 2)) if setup.transposed else out
 
