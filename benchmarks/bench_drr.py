@@ -33,7 +33,8 @@ DIFFDRR_VENV = ROOT / ".venv-bench-diffdrr"
 SID, SOD, DETECTOR_MM = 1020.0, 612.0, 400.0
 POSES = {"AP": (0.0, 0.0), "lateral": (90.0, 0.0), "oblique": (30.0, 20.0)}
 SIZES = (256, 512)
-REPEATS = 3
+REPEATS = 3  # DiffDRR's (15-20 s per view at 512^2)
+OUR_REPEATS = 7  # MedSynth's: cheap, so more of them steady the medians
 
 DIFFDRR_WORKER = r"""
 import json, sys, time, resource
@@ -202,9 +203,9 @@ def main() -> int:
         for pose in POSES:
             geometry = carm(pose, size)
             drr.project(prepared, geometry, device="cpu")  # warm-up
-            (full,), full_s = median_time(lambda: drr.project(prepared, geometry, device="cpu"))
-            _, march_s = median_time(lambda: drr.projector.march(prepared, geometry))
-            (mono,), mono_s = median_time(lambda: drr.project(mono_prepared, geometry, spectrum="60keV", device="cpu"))
+            (full,), full_s = median_time(lambda: drr.project(prepared, geometry, device="cpu"), OUR_REPEATS)
+            _, march_s = median_time(lambda: drr.projector.march(prepared, geometry), OUR_REPEATS)
+            (mono,), mono_s = median_time(lambda: drr.project(mono_prepared, geometry, spectrum="60keV", device="cpu"), OUR_REPEATS)
             _, extra_mb = peak_beyond(lambda: drr.project(prepared, geometry, device="cpu"))
             ours[f"{pose}_{size}"] = dict(full=full_s, march=march_s, mono=mono_s, extra_mb=extra_mb, mono_image=mono.log_image)
             if size == 512:

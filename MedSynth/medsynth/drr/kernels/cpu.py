@@ -96,9 +96,11 @@ def _interior(vol_u, acc, run_m, run, pb, pc, slope_b, slope_c, first, last, sa,
 
 
 @njit(fastmath=True, inline="always")
-def _split(u00, u01, u10, u11, fb, fc, weight):
+def _split(u00, u01, u10, u11, fb, fc, weight, four):
     """One bilinear sample times ``weight``, split by material: each corner's weight x density goes
-    to its own material (indices 0-3). Branch-free, so the plane loop vectorizes."""
+    to its own material. Branch-free, so the plane loop vectorizes. ``s0`` is the sum over all
+    materials (the caller subtracts the others); material 3 is summed only when ``four``, a
+    loop-invariant flag that LLVM hoists out of the loop, so three-material CTs skip its compares."""
     gb = np.float32(1.0) - fb
     gc = (np.float32(1.0) - fc) * weight
     fc = fc * weight
@@ -114,7 +116,9 @@ def _split(u00, u01, u10, u11, fb, fc, weight):
     s0 = (v00 + v01) + (v10 + v11)  # all materials: material 0 is what the others leave
     s1 = ((v00 if m00 == 1 else z) + (v01 if m01 == 1 else z)) + ((v10 if m10 == 1 else z) + (v11 if m11 == 1 else z))
     s2 = ((v00 if m00 == 2 else z) + (v01 if m01 == 2 else z)) + ((v10 if m10 == 2 else z) + (v11 if m11 == 2 else z))
-    s3 = ((v00 if m00 == 3 else z) + (v01 if m01 == 3 else z)) + ((v10 if m10 == 3 else z) + (v11 if m11 == 3 else z))
+    s3 = z
+    if four:
+        s3 = ((v00 if m00 == 3 else z) + (v01 if m01 == 3 else z)) + ((v10 if m10 == 3 else z) + (v11 if m11 == 3 else z))
     return s0, s1, s2, s3
 
 
@@ -136,7 +140,7 @@ def _lanes(count):
 
 
 @njit(fastmath=True, nogil=True)
-def _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sc):
+def _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sc, four):
     """Per-material sums over interior planes ``first..last`` when axis b is the volume's fastest:
     the two corners along b are neighbours in memory and come in one 8-byte read."""
     a0 = np.float32(0.0)
@@ -152,7 +156,7 @@ def _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sc):
         bottom = load_pair(vol_u, madd(sc, np.int32(1), base))
         weight = np.float32(1.0) if lane < count else np.float32(0.0)
         s0, s1, s2, s3 = _split(np.uint32(top & LOW_HALF), np.uint32(top >> HIGH_SHIFT),
-                                np.uint32(bottom & LOW_HALF), np.uint32(bottom >> HIGH_SHIFT), fb, fc, weight)
+                                np.uint32(bottom & LOW_HALF), np.uint32(bottom >> HIGH_SHIFT), fb, fc, weight, four)
         a0 += s0
         a1 += s1
         a2 += s2
@@ -161,7 +165,7 @@ def _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sc):
 
 
 @njit(fastmath=True, nogil=True)
-def _planes_quads(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sb, sc):
+def _planes_quads(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sb, sc, four):
     """Per-material sums over interior planes ``first..last`` for any strides (four reads)."""
     a0 = np.float32(0.0)
     a1 = np.float32(0.0)
@@ -176,7 +180,7 @@ def _planes_quads(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sb, sc):
         weight = np.float32(1.0) if lane < count else np.float32(0.0)
         s0, s1, s2, s3 = _split(load(vol_u, base), load(vol_u, madd(sb, np.int32(1), base)),
                                 load(vol_u, madd(sc, np.int32(1), base)), load(vol_u, madd(sbc, np.int32(1), base)),
-                                fb, fc, weight)
+                                fb, fc, weight, four)
         a0 += s0
         a1 += s1
         a2 += s2
@@ -271,7 +275,7 @@ def _set_up_ray(vol_u, shape, strides, src, d, metric, acc, axes, span, coef):
 
 
 @njit(fastmath=True, inline="always")
-def _interior_chunk(vol_u, strides, axes, span, coef, start, stop, acc):
+def _interior_chunk(vol_u, strides, axes, span, coef, start, stop, acc, four):
     """Add one ray's interior planes within ``start..stop`` to ``acc`` (four material sums)."""
     first = max(span[0], start)
     last = min(span[1], stop)
@@ -284,10 +288,10 @@ def _interior_chunk(vol_u, strides, axes, span, coef, start, stop, acc):
     slope_c = np.float32(coef[3])
     if strides[b] == 1:
         s0, s1, s2, s3 = _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, np.int32(strides[a]),
-                                       np.int32(strides[c]))
+                                       np.int32(strides[c]), four)
     else:
         s0, s1, s2, s3 = _planes_quads(vol_u, first, last, pb, pc, slope_b, slope_c, np.int32(strides[a]),
-                                       np.int32(strides[b]), np.int32(strides[c]))
+                                       np.int32(strides[b]), np.int32(strides[c]), four)
     acc[0] += s0 - s1 - s2 - s3
     acc[1] += s1
     acc[2] += s2
@@ -335,7 +339,7 @@ def march(vol_u, shape, strides, src, d0, d_outer, d_inner, n_outer, n_inner, me
             if n_mat <= 4:
                 for start in range(lowest, highest + 1, CHUNK):
                     for g in range(count):
-                        _interior_chunk(vol_u, strides, axes[g], span[g], coef[g], start, start + CHUNK - 1, acc[g])
+                        _interior_chunk(vol_u, strides, axes[g], span[g], coef[g], start, start + CHUNK - 1, acc[g], n_mat > 3)
             else:
                 for g in range(count):
                     if span[g, 0] <= span[g, 1]:
