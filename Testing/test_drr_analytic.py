@@ -3,6 +3,8 @@ fiducial beads, oriented volumes, many poses per call, and its error messages.""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -209,9 +211,10 @@ def test_projector_errors_say_what_to_do():
         project(flat, carm)
 
 
-def test_simd_and_scalar_paths_and_memory_layouts_agree():
-    """The SIMD march (up to four materials), the scalar one (more materials) and padded or plain
-    memory layouts give the same area densities, materials mixed inside bilinear cells included."""
+def test_simd_and_scalar_paths_and_memory_layouts_agree(monkeypatch):
+    """The SIMD march (up to four materials), the scalar one (more materials), padded or plain
+    memory layouts and the J-fastest copy for rays along I give the same area densities,
+    materials mixed inside bilinear cells included."""
     ct = bead_ct(np.array([4.0, 2.0, -6.0]))
     noise = np.random.default_rng(3).normal(0.0, 500.0, (32, 32, 32)).astype(np.float32)
     ct.array[8:40, 8:40, 8:40] += noise  # air, soft tissue and bone next to each other
@@ -229,3 +232,9 @@ def test_simd_and_scalar_paths_and_memory_layouts_agree():
         five = march(scalar, carm)
         assert not five[..., 3:].any()
         np.testing.assert_allclose(five[..., :3], simd, rtol=1e-4, atol=1e-5)
+    assert prepared._along_rows is not None  # the lateral view made the copy
+    monkeypatch.setattr(importlib.import_module("medsynth.drr.prepare"), "ALONG_ROWS_COPY_LIMIT", -1)
+    one_copy = PreparedVolume(prepared.packed, prepared.ijk_to_ras, prepared.materials, prepared.mode)
+    lateral = carm.replace(primary_angle=90.0)
+    np.testing.assert_array_equal(march(one_copy, lateral), march(prepared, lateral))
+    assert one_copy._along_rows is None

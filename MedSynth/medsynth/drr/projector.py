@@ -189,8 +189,9 @@ def march(prepared: PreparedVolume, carm: CArm, device: str = "cpu") -> np.ndarr
     else:
         out = np.empty((setup.n_outer, setup.n_inner, n_mat), dtype=np.float32)
         flat, strides = prepared.march_buffer()
-        cpu.march(flat, np.array(prepared.packed.shape, np.int64), strides, setup.source, setup.origin,
-                  setup.outer, setup.inner, setup.n_outer, setup.n_inner, setup.metric, out)
+        rows_flat, rows_strides = prepared.march_buffer(along_rows=True) if setup.along_rows else (flat, strides)
+        cpu.march(flat, strides, rows_flat, rows_strides, np.array(prepared.packed.shape, np.int64), setup.source,
+                  setup.origin, setup.outer, setup.inner, setup.n_outer, setup.n_inner, setup.metric, out)
     return np.ascontiguousarray(out.transpose(1, 0, 2)) if setup.transposed else out
 
 

@@ -19,6 +19,7 @@ class RaySetup:
     n_inner: int
     transposed: bool  # True: outer = columns, inner = rows
     metric: np.ndarray  # (3, 3) A^T A of the IJK->RAS linear part
+    along_rows: bool = False  # some rays run mostly along I (the kernel then wants the J-fastest copy)
 
 
 def ray_setup(ijk_to_ras: np.ndarray, carm: CArm) -> RaySetup:
@@ -46,4 +47,7 @@ def ray_setup(ijk_to_ras: np.ndarray, carm: CArm) -> RaySetup:
     else:
         outer, inner, n_outer, n_inner = along_rows, along_cols, carm.detector_rows, carm.detector_columns
     a = ijk_to_ras[:3, :3]
-    return RaySetup(source, origin, outer, inner, int(n_outer), int(n_inner), bool(transposed), a.T @ a)
+    probes = [origin + o * outer + q * inner - source for o in (0, n_outer - 1, (n_outer - 1) / 2)
+               for q in (0, n_inner - 1, (n_inner - 1) / 2)]
+    along_rows = any(abs(d[0]) >= abs(d[1]) and abs(d[0]) >= abs(d[2]) for d in probes)
+    return RaySetup(source, origin, outer, inner, int(n_outer), int(n_inner), bool(transposed), a.T @ a, along_rows)

@@ -214,10 +214,11 @@ def _edge_planes(vol_u, acc, p_from, p_to, pb, pc, first, slope_b, slope_c, lo, 
 
 
 @njit(fastmath=True, inline="always")
-def _set_up_ray(vol_u, shape, strides, src, d, metric, acc, axes, span, coef):
-    """Clip one ray to the volume, choose its axes, march its edge planes into ``acc`` and store
-    what its interior planes need: ``axes`` (a, b, c), ``span`` (first, last interior plane) and
-    ``coef`` (b, c at the first interior plane, slopes, scale to g/cm^2). Returns False for a miss."""
+def _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc, axes, span, coef):
+    """Clip one ray to the volume, choose its axes and copy, march its edge planes into ``acc`` and
+    store what its interior planes need: ``axes`` (a, b, c, 1 for the along-rows copy), ``span``
+    (first, last interior plane) and ``coef`` (b, c at the first interior plane, slopes, scale to
+    g/cm^2). Returns False for a miss."""
     n = (shape[2], shape[1], shape[0])  # sizes along i, j, k
     t0, t1 = 0.0, 1.0
     t0, t1 = _clip(src[0], d[0], -0.5, n[0] - 0.5, t0, t1)
@@ -234,9 +235,12 @@ def _set_up_ray(vol_u, shape, strides, src, d, metric, acc, axes, span, coef):
         a, b, c = 1, 0, 2
     else:
         a, b, c = 2, 0, 1
+    along_rows = a == 0
+    if along_rows:  # rays along I read the copy whose fastest axis is J
+        vol_u, strides = rows_u, rows_strides
     if strides[c] == 1:  # the fastest minor axis goes first: its corners can be read in pairs
         b, c = c, b
-    axes[0], axes[1], axes[2] = a, b, c
+    axes[0], axes[1], axes[2], axes[3] = a, b, c, 1 if along_rows else 0
     da, db, dc = d[a], d[b], d[c]
     lo = src[a] + min(t0 * da, t1 * da)
     hi = src[a] + max(t0 * da, t1 * da)
@@ -275,12 +279,14 @@ def _set_up_ray(vol_u, shape, strides, src, d, metric, acc, axes, span, coef):
 
 
 @njit(fastmath=True, inline="always")
-def _interior_chunk(vol_u, strides, axes, span, coef, start, stop, acc, four):
+def _interior_chunk(vol_u, strides, rows_u, rows_strides, axes, span, coef, start, stop, acc, four):
     """Add one ray's interior planes within ``start..stop`` to ``acc`` (four material sums)."""
     first = max(span[0], start)
     last = min(span[1], stop)
     if first > last:
         return
+    if axes[3]:
+        vol_u, strides = rows_u, rows_strides
     a, b, c = axes[0], axes[1], axes[2]
     pb = np.float32(coef[0] + (first - span[0]) * coef[2])
     pc = np.float32(coef[1] + (first - span[0]) * coef[3])
@@ -299,11 +305,13 @@ def _interior_chunk(vol_u, strides, axes, span, coef, start, stop, acc, four):
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def march(vol_u, shape, strides, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out):
+def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out):
     """Per-material area densities (g/cm^2) of rays from ``src`` to detector points ``d0 + o d_outer + q d_inner``.
 
-    ``vol_u``: the packed volume's memory as flat uint32 bits; ``shape``: its (nk, nj, ni);
-    ``strides``: element strides along (i, j, k) (rows may be padded). Vectors are continuous
+    ``vol_u``: the packed volume's memory as flat uint32 bits; ``strides``: its element strides
+    along (i, j, k) (rows may be padded); ``rows_u``, ``rows_strides``: the same voxels laid out
+    with J fastest, read by rays that run along I (or ``vol_u`` again); ``shape``: (nk, nj, ni).
+    Vectors are continuous
     voxel coordinates (i, j, k); ``metric`` is A^T A of the IJK->RAS matrix (lengths in mm).
     Joseph's method: each ray is sampled once per voxel plane across its dominant axis, bilinearly
     within the plane (4 reads, not a trilinear's 8); a plane stands for the slab of half a voxel on
@@ -317,7 +325,7 @@ def march(vol_u, shape, strides, src, d0, d_outer, d_inner, n_outer, n_inner, me
     n_mat = out.shape[2]
     for o in prange(n_outer):
         acc = np.zeros((GROUP, 8), dtype=np.float32)
-        axes = np.zeros((GROUP, 3), dtype=np.int64)
+        axes = np.zeros((GROUP, 4), dtype=np.int64)
         span = np.zeros((GROUP, 2), dtype=np.int64)
         coef = np.zeros((GROUP, 5), dtype=np.float64)
         for q0 in range(0, n_inner, GROUP):
@@ -332,21 +340,24 @@ def march(vol_u, shape, strides, src, d0, d_outer, d_inner, n_outer, n_inner, me
                 for m in range(8):
                     acc[g, m] = 0.0
                 coef[g, 4] = 0.0
-                if _set_up_ray(vol_u, shape, strides, src, d, metric, acc[g], axes[g], span[g], coef[g]):
+                if _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc[g], axes[g], span[g],
+                               coef[g]):
                     if span[g, 0] <= span[g, 1]:
                         lowest = min(lowest, span[g, 0])
                         highest = max(highest, span[g, 1])
             if n_mat <= 4:
                 for start in range(lowest, highest + 1, CHUNK):
                     for g in range(count):
-                        _interior_chunk(vol_u, strides, axes[g], span[g], coef[g], start, start + CHUNK - 1, acc[g], n_mat > 3)
+                        _interior_chunk(vol_u, strides, rows_u, rows_strides, axes[g], span[g], coef[g], start,
+                                        start + CHUNK - 1, acc[g], n_mat > 3)
             else:
                 for g in range(count):
                     if span[g, 0] <= span[g, 1]:
                         a, b, c = axes[g, 0], axes[g, 1], axes[g, 2]
-                        run_m, run = _interior(vol_u, acc[g], np.uint32(0), np.float32(0.0), coef[g, 0], coef[g, 1],
-                                               coef[g, 2], coef[g, 3], span[g, 0], span[g, 1], strides[a],
-                                               strides[b], strides[c])
+                        ray_u, ray_strides = (rows_u, rows_strides) if axes[g, 3] else (vol_u, strides)
+                        run_m, run = _interior(ray_u, acc[g], np.uint32(0), np.float32(0.0), coef[g, 0], coef[g, 1],
+                                               coef[g, 2], coef[g, 3], span[g, 0], span[g, 1], ray_strides[a],
+                                               ray_strides[b], ray_strides[c])
                         acc[g, run_m] += run
             for g in range(count):
                 for m in range(n_mat):
