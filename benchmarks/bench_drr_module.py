@@ -61,6 +61,7 @@ def main() -> int:
     from medsynth.mrml.drr_logic import DRRProjectionMRMLLogic, DRRRequest
     from medsynth.pictures import montage, save_picture, slice_to_image
 
+    load_before = os.getloadavg()[0]
     PICTURES.mkdir(parents=True, exist_ok=True)
     ct = read_volume(fetch("lidc") / "ct.nii.gz", modality="CT")
     scene = get_scene()
@@ -133,7 +134,8 @@ def main() -> int:
         "",
         f"LIDC-IDRI-0001 (512 x 512 x 133 voxels), mobile C-arm preset (SID 1020 mm, 298 mm detector) read out at "
         f"512 x 512, DeepDRR's 3-material physics with the 90 kV spectrum; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()}-core CPU, no GPU, shared with other work: the two numbers of a row are measured "
+        f"{os.cpu_count()}-core CPU, no GPU, 1-minute load average {load_before:.1f} when the run started; the two "
+        "numbers of a row are measured "
         "alternately and the fastest run of each is kept (previews: the median over 12 poses). \"library\" is "
         "`medsynth.drr.project` on the packed CT alone, \"via the logic\" adds what the module does (parameters -> C-arm -> checks -> projector -> volume node "
         "with geometry, display range and C-arm attributes).",
