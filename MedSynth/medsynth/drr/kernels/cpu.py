@@ -1,8 +1,10 @@
 """The CPU ray marcher (numba, parallel, cached on disk so later runs do not recompile).
 
 Ray order follows memory: the caller picks which detector axis is the inner loop so that
-consecutive rays move along the volume's fastest (I) axis and share cache lines. Within a ray,
-interior planes run as SIMD lanes (gathers with 32-bit offsets, see ``intrinsics``).
+consecutive rays move along the volume's fastest (I) axis and share cache lines. Sixteen such
+neighbouring rays march together, one SIMD lane each (gathers with 32-bit offsets, see
+``intrinsics``): at every voxel plane their samples lie a few voxels apart, so the gathers read
+one or two cache lines.
 """
 
 from __future__ import annotations
@@ -10,17 +12,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange
 
-from medsynth.drr.kernels.intrinsics import as_float32, load, load_pair, madd
+from medsynth.drr.kernels.intrinsics import LANES, as_float32, lane_scratch, load, load_pair, madd, prefetch
 from medsynth.drr.kernels.packing import MATERIAL_BITS, UNIFORM_BIT
 
+#: Voxel planes ahead of the march whose cache lines a group prefetches.
+AHEAD = 4
 LOW_HALF = np.uint64(0xFFFFFFFF)
 HIGH_SHIFT = np.uint64(32)
-#: Neighbouring rays marched together, and planes per chunk: a group's chunk of cache lines
-#: (about 64 planes x 2 rows x 2 lines) stays in L1 while each of its rays reads it.
-GROUP = 16
-CHUNK = 64
 
 
 @njit(fastmath=True, inline="always")
@@ -98,9 +98,9 @@ def _interior(vol_u, acc, run_m, run, pb, pc, slope_b, slope_c, first, last, sa,
 @njit(fastmath=True, inline="always")
 def _split(u00, u01, u10, u11, fb, fc, weight, four):
     """One bilinear sample times ``weight``, split by material: each corner's weight x density goes
-    to its own material. Branch-free, so the plane loop vectorizes. ``s0`` is the sum over all
-    materials (the caller subtracts the others); material 3 is summed only when ``four``, a
-    loop-invariant flag that LLVM hoists out of the loop, so three-material CTs skip its compares."""
+    to its own material. Branch-free, so the loop over lanes vectorizes. ``s0`` is the sum over
+    all materials (the caller subtracts the others); material 3 is summed only when ``four``, so
+    three-material CTs skip its compares."""
     gb = np.float32(1.0) - fb
     gc = (np.float32(1.0) - fc) * weight
     fc = fc * weight
@@ -123,69 +123,109 @@ def _split(u00, u01, u10, u11, fb, fc, weight, four):
 
 
 @njit(fastmath=True, inline="always")
-def _cell(pb, pc, step, slope_b, slope_c):
-    """The bilinear cell (ib, ic) and fractions (fb, fc) of a ray ``step`` planes after ``pb, pc``."""
-    cb = pb + np.float32(step) * slope_b
-    cc = pc + np.float32(step) * slope_c
-    ib = np.int32(cb)
-    ic = np.int32(cc)
-    return ib, ic, cb - np.float32(ib), cc - np.float32(ic)
+def _below(n):
+    """A float32 just below the integer ``n`` (a few units in the last place)."""
+    return np.float32(n) - np.float32(n) * np.float32(2.0**-22)
 
 
 @njit(fastmath=True, inline="always")
-def _lanes(count):
-    """``count`` rounded up to whole 16-lane vectors: the extra steps repeat the last plane with
-    weight 0, so no plane falls to the slow scalar remainder loop LLVM adds after a vector loop."""
-    return (count + 15) // 16 * 16
-
-
-@njit(fastmath=True, nogil=True)
-def _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sc, four):
-    """Per-material sums over interior planes ``first..last`` when axis b is the volume's fastest:
-    the two corners along b are neighbours in memory and come in one 8-byte read."""
-    a0 = np.float32(0.0)
-    a1 = np.float32(0.0)
-    a2 = np.float32(0.0)
-    a3 = np.float32(0.0)
-    count = last - first + 1
-    for lane in range(_lanes(count)):
-        step = min(lane, count - 1)
-        ib, ic, fb, fc = _cell(pb, pc, step, slope_b, slope_c)
-        base = madd(np.int32(first + step), sa, madd(ic, sc, ib))
+def _corners(vol_u, base, sb, sc, pairs):
+    """The four bilinear corners at ``base``: two 8-byte reads when axis b is the fastest in
+    memory (``pairs``, a compile-time constant), else four reads."""
+    if pairs:
         top = load_pair(vol_u, base)
         bottom = load_pair(vol_u, madd(sc, np.int32(1), base))
-        weight = np.float32(1.0) if lane < count else np.float32(0.0)
-        s0, s1, s2, s3 = _split(np.uint32(top & LOW_HALF), np.uint32(top >> HIGH_SHIFT),
-                                np.uint32(bottom & LOW_HALF), np.uint32(bottom >> HIGH_SHIFT), fb, fc, weight, four)
-        a0 += s0
-        a1 += s1
-        a2 += s2
-        a3 += s3
-    return a0, a1, a2, a3
+        return (np.uint32(top & LOW_HALF), np.uint32(top >> HIGH_SHIFT),
+                np.uint32(bottom & LOW_HALF), np.uint32(bottom >> HIGH_SHIFT))
+    return (load(vol_u, base), load(vol_u, madd(sb, np.int32(1), base)), load(vol_u, madd(sc, np.int32(1), base)),
+            load(vol_u, madd(np.int32(sb + sc), np.int32(1), base)))
+
+
+@njit(fastmath=True, inline="always")
+def _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, masked):
+    """Add plane ``p`` of every ray in the group, one SIMD lane per ray, to ``sums``.
+
+    ``lanes`` rows: b and c at plane ``first``, their slopes, the lane's weight (1, or 0 for an
+    empty lane); ``bounds`` rows: each ray's own first and last interior plane and the largest
+    safe b and c. ``masked`` (a compile-time constant) is for planes outside some ray's span:
+    those lanes add weight 0 at coordinates clamped into the volume. Otherwise only the upper
+    clamp stays, against float rounding at the last interior plane.
+
+    The group's two outer rays also prefetch their rows AHEAD planes on (at this plane's b and c,
+    which move by a fraction of a voxel per plane): the gathers then find their lines in L1."""
+    a0, a1, a2, a3 = sums
+    step = np.float32(p - first)
+    here = np.float32(p)
+    plane = np.int32(p) * sa
+    zero = np.float32(0.0)
+    if p + AHEAD <= last:
+        ahead = np.int32(p + AHEAD) * sa
+        for g in (0, LANES - 1):
+            cb = min(max(lanes[0, g] + step * lanes[2, g], zero), bounds[2, g])
+            cc = min(max(lanes[1, g] + step * lanes[3, g], zero), bounds[3, g])
+            corner = madd(np.int32(cc), sc, madd(np.int32(cb), sb, ahead))
+            prefetch(vol_u, corner)
+            prefetch(vol_u, madd(sc, np.int32(1), corner))
+    for g in range(LANES):
+        cb = min(lanes[0, g] + step * lanes[2, g], bounds[2, g])
+        cc = min(lanes[1, g] + step * lanes[3, g], bounds[3, g])
+        weight = lanes[4, g]
+        if masked:
+            cb = max(cb, zero)
+            cc = max(cc, zero)
+            weight = weight if (bounds[0, g] <= here) & (here <= bounds[1, g]) else zero
+        ib = np.int32(cb)
+        ic = np.int32(cc)
+        base = madd(ic, sc, madd(ib, sb, plane))
+        u00, u01, u10, u11 = _corners(vol_u, base, sb, sc, pairs)
+        s0, s1, s2, s3 = _split(u00, u01, u10, u11, cb - np.float32(ib), cc - np.float32(ic), weight, four)
+        a0[g] += s0
+        a1[g] += s1
+        a2[g] += s2
+        a3[g] += s3
+
+
+@njit(fastmath=True, inline="always")
+def _group_planes(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four, pairs):
+    """Interior planes ``first..last`` of a group of neighbouring rays, one SIMD lane per ray.
+
+    At one plane the group's rays sample neighbouring voxels, so a gather reads one or two cache
+    lines, each lane keeps its own sums (no reduction across lanes) and the loop runs through
+    the planes without restarting. Planes inside every ray's span run unmasked."""
+    sums = (carray(lane_scratch(), LANES), carray(lane_scratch(), LANES), carray(lane_scratch(), LANES),
+            carray(lane_scratch(), LANES))
+    for g in range(LANES):
+        for m in range(4):
+            sums[m][g] = 0.0
+    whole_first, whole_last = first, last  # planes where every used lane is inside its span
+    for g in range(LANES):
+        if lanes[4, g] != 0.0:
+            whole_first = max(whole_first, np.int32(bounds[0, g]))
+            whole_last = min(whole_last, np.int32(bounds[1, g]))
+    if whole_first > whole_last:
+        whole_first, whole_last = last + 1, last
+    for p in range(first, whole_first):
+        _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, True)
+    for p in range(whole_first, whole_last + 1):
+        _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, False)
+    for p in range(whole_last + 1, last + 1):
+        _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, True)
+    a0, a1, a2, a3 = sums
+    for g in range(LANES):
+        acc[g, 0] += a0[g] - a1[g] - a2[g] - a3[g]  # material 0 is what the others leave
+        acc[g, 1] += a1[g]
+        acc[g, 2] += a2[g]
+        acc[g, 3] += a3[g]
 
 
 @njit(fastmath=True, nogil=True)
-def _planes_quads(vol_u, first, last, pb, pc, slope_b, slope_c, sa, sb, sc, four):
-    """Per-material sums over interior planes ``first..last`` for any strides (four reads)."""
-    a0 = np.float32(0.0)
-    a1 = np.float32(0.0)
-    a2 = np.float32(0.0)
-    a3 = np.float32(0.0)
-    sbc = np.int32(sb + sc)
-    count = last - first + 1
-    for lane in range(_lanes(count)):
-        step = min(lane, count - 1)
-        ib, ic, fb, fc = _cell(pb, pc, step, slope_b, slope_c)
-        base = madd(np.int32(first + step), sa, madd(ic, sc, madd(ib, sb, np.int32(0))))
-        weight = np.float32(1.0) if lane < count else np.float32(0.0)
-        s0, s1, s2, s3 = _split(load(vol_u, base), load(vol_u, madd(sb, np.int32(1), base)),
-                                load(vol_u, madd(sc, np.int32(1), base)), load(vol_u, madd(sbc, np.int32(1), base)),
-                                fb, fc, weight, four)
-        a0 += s0
-        a1 += s1
-        a2 += s2
-        a3 += s3
-    return a0, a1, a2, a3
+def _group_pairs(vol_u, first, last, lanes, bounds, acc, sa, sc, four):
+    _group_planes(vol_u, first, last, lanes, bounds, acc, sa, np.int32(1), sc, four, True)
+
+
+@njit(fastmath=True, nogil=True)
+def _group_quads(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four):
+    _group_planes(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four, False)
 
 
 @njit(fastmath=True, inline="always")
@@ -279,29 +319,49 @@ def _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc
 
 
 @njit(fastmath=True, inline="always")
-def _interior_chunk(vol_u, strides, rows_u, rows_strides, axes, span, coef, start, stop, acc, four):
-    """Add one ray's interior planes within ``start..stop`` to ``acc`` (four material sums)."""
-    first = max(span[0], start)
-    last = min(span[1], stop)
-    if first > last:
-        return
-    if axes[3]:
-        vol_u, strides = rows_u, rows_strides
-    a, b, c = axes[0], axes[1], axes[2]
-    pb = np.float32(coef[0] + (first - span[0]) * coef[2])
-    pc = np.float32(coef[1] + (first - span[0]) * coef[3])
-    slope_b = np.float32(coef[2])
-    slope_c = np.float32(coef[3])
-    if strides[b] == 1:
-        s0, s1, s2, s3 = _planes_pairs(vol_u, first, last, pb, pc, slope_b, slope_c, np.int32(strides[a]),
-                                       np.int32(strides[c]), four)
-    else:
-        s0, s1, s2, s3 = _planes_quads(vol_u, first, last, pb, pc, slope_b, slope_c, np.int32(strides[a]),
-                                       np.int32(strides[b]), np.int32(strides[c]), four)
-    acc[0] += s0 - s1 - s2 - s3
-    acc[1] += s1
-    acc[2] += s2
-    acc[3] += s3
+def _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coef, acc, lanes, bounds, pending, four):
+    """March the interior planes of a group's rays with ``_group_pairs``/``_group_quads``.
+
+    Rays share one pass when they share axes and volume copy (nearly always); a group that
+    straddles a change of dominant axis runs once per set of axes, other rays as empty lanes."""
+    for g in range(LANES):
+        pending[g] = span[g, 0] <= span[g, 1]
+    for lead in range(LANES):
+        if not pending[lead]:
+            continue
+        first = span[lead, 0]
+        last = span[lead, 1]
+        for g in range(LANES):
+            same = pending[g]
+            for x in range(4):
+                same = same and axes[g, x] == axes[lead, x]
+            lanes[4, g] = 1.0 if same else 0.0
+            if same:
+                pending[g] = False
+                first = min(first, span[g, 0])
+                last = max(last, span[g, 1])
+        a, b, c = axes[lead, 0], axes[lead, 1], axes[lead, 2]
+        n = (shape[2], shape[1], shape[0])
+        for g in range(LANES):
+            if lanes[4, g] != 0.0:
+                lanes[0, g] = coef[g, 0] + (first - span[g, 0]) * coef[g, 2]
+                lanes[1, g] = coef[g, 1] + (first - span[g, 0]) * coef[g, 3]
+                lanes[2, g] = coef[g, 2]
+                lanes[3, g] = coef[g, 3]
+                bounds[0, g] = span[g, 0]
+                bounds[1, g] = span[g, 1]
+            else:  # an empty lane: fixed at the volume's corner, never inside its span
+                lanes[0, g] = lanes[1, g] = lanes[2, g] = lanes[3, g] = 0.0
+                bounds[0, g] = 1
+                bounds[1, g] = 0
+            bounds[2, g] = _below(n[b] - 1)  # so that the corners ib + 1 and ic + 1 stay inside
+            bounds[3, g] = _below(n[c] - 1)
+        ray_u, ray_strides = (rows_u, rows_strides) if axes[lead, 3] else (vol_u, strides)
+        sa, sb, sc = np.int32(ray_strides[a]), np.int32(ray_strides[b]), np.int32(ray_strides[c])
+        if sb == 1:
+            _group_pairs(ray_u, first, last, lanes, bounds, acc, sa, sc, four)
+        else:
+            _group_quads(ray_u, first, last, lanes, bounds, acc, sa, sb, sc, four)
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -318,38 +378,36 @@ def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner
     either side, clipped at the ray's ends, so a homogeneous box integrates exactly. Voxels at the
     border extend half a voxel (edge values).
 
-    Speed: GROUP neighbouring rays march their interior planes CHUNK planes at a time, so the cache
-    lines they share are still in L1 when the next ray reads them; within a ray the planes run as
-    SIMD lanes (gathers), with up to four materials. More materials take a scalar loop.
+    Speed: LANES neighbouring rays march their interior planes together as SIMD lanes, with up
+    to four materials (see ``_group_planes``). More materials take a scalar loop per ray.
     """
     n_mat = out.shape[2]
     for o in prange(n_outer):
-        acc = np.zeros((GROUP, 8), dtype=np.float32)
-        axes = np.zeros((GROUP, 4), dtype=np.int64)
-        span = np.zeros((GROUP, 2), dtype=np.int64)
-        coef = np.zeros((GROUP, 5), dtype=np.float64)
-        for q0 in range(0, n_inner, GROUP):
-            count = min(GROUP, n_inner - q0)
-            lowest = shape[0] + shape[1] + shape[2]
-            highest = -1
+        acc = np.zeros((LANES, 8), dtype=np.float32)
+        axes = np.zeros((LANES, 4), dtype=np.int64)
+        span = np.zeros((LANES, 2), dtype=np.int64)
+        coef = np.zeros((LANES, 5), dtype=np.float64)
+        lanes = np.zeros((5, LANES), dtype=np.float32)
+        bounds = np.zeros((4, LANES), dtype=np.float32)
+        pending = np.zeros(LANES, dtype=np.bool_)
+        for q0 in range(0, n_inner, LANES):
+            count = min(LANES, n_inner - q0)
+            for g in range(LANES):
+                for m in range(8):
+                    acc[g, m] = 0.0
+                coef[g, 4] = 0.0
+                span[g, 0] = 0
+                span[g, 1] = -1
             for g in range(count):
                 q = q0 + g
                 d = (d0[0] + o * d_outer[0] + q * d_inner[0] - src[0],
                      d0[1] + o * d_outer[1] + q * d_inner[1] - src[1],
                      d0[2] + o * d_outer[2] + q * d_inner[2] - src[2])
-                for m in range(8):
-                    acc[g, m] = 0.0
-                coef[g, 4] = 0.0
-                if _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc[g], axes[g], span[g],
-                               coef[g]):
-                    if span[g, 0] <= span[g, 1]:
-                        lowest = min(lowest, span[g, 0])
-                        highest = max(highest, span[g, 1])
+                _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc[g], axes[g], span[g],
+                            coef[g])
             if n_mat <= 4:
-                for start in range(lowest, highest + 1, CHUNK):
-                    for g in range(count):
-                        _interior_chunk(vol_u, strides, rows_u, rows_strides, axes[g], span[g], coef[g], start,
-                                        start + CHUNK - 1, acc[g], n_mat > 3)
+                _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coef, acc, lanes, bounds,
+                                pending, n_mat > 3)
             else:
                 for g in range(count):
                     if span[g, 0] <= span[g, 1]:

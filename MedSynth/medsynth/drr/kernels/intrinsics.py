@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 
@@ -60,5 +61,47 @@ def madd(typingctx, a, b, c):
 
     def codegen(context, builder, sig, args):
         return builder.add(builder.mul(args[0], args[1], flags=["nsw"]), args[2], flags=["nsw"])
+
+    return signature, codegen
+
+
+#: Size of the scratch arrays ``lane_scratch`` gives: the CPU kernel's rays per group.
+LANES = 16
+
+
+@intrinsic
+def lane_scratch(typingctx):
+    """A pointer to LANES float32 on the stack (wrap it with ``numba.carray``).
+
+    LLVM knows stack memory aliases nothing else, so a loop that gathers from the volume and
+    updates these sums still vectorizes and keeps the sums in registers; heap arrays would need
+    alias checks that a gather's unknown addresses make impossible.
+    """
+    signature = types.CPointer(types.float32)()
+
+    def codegen(context, builder, sig, args):
+        return cgutils.alloca_once(builder, ir.FloatType(), size=LANES)
+
+    return signature, codegen
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring the cache line of ``array[index]`` (int32 index) into L1 for reading.
+
+    The rays of a group step from voxel plane to voxel plane, a fixed stride apart in memory;
+    fetching a few planes ahead hides the L2 latency that the gathers would otherwise wait for.
+    """
+    signature = types.void(array, types.int32)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        pointer = builder.bitcast(builder.gep(data, [builder.sext(args[1], ir.IntType(64))], inbounds=True),
+                                  ir.IntType(8).as_pointer())
+        int32 = ir.IntType(32)
+        kind = ir.FunctionType(ir.VoidType(), [pointer.type, int32, int32, int32])
+        function = cgutils.get_or_insert_function(builder.module, kind, "llvm.prefetch.p0")
+        builder.call(function, [pointer, int32(0), int32(3), int32(1)])
+        return context.get_dummy_value()
 
     return signature, codegen
