@@ -6,6 +6,7 @@ Side by side in one run, same CT, same geometry (SID 1020 mm, SOD 612 mm, a 400 
   plastimatch-model DRR, the live preview, the per-view peak memory beyond the volume;
 - plastimatch 1.9.4 ``drr`` (exact), monochromatic: per-view time = time with the detector minus
   the same run with an 8 x 8 detector (loading), and the correlation of its image with ours;
+  measured right after MedSynth on the same view, so both see the same machine load;
 - DiffDRR 0.6.1 (trilinear renderer, 500 samples per ray, torch CPU) in its own virtual
   environment (.venv-bench-diffdrr): time per view after warm-up and peak memory.
 Peers that cannot be installed are reported as such. Times are wall-clock medians after warm-up.
@@ -34,7 +35,8 @@ SID, SOD, DETECTOR_MM = 1020.0, 612.0, 400.0
 POSES = {"AP": (0.0, 0.0), "lateral": (90.0, 0.0), "oblique": (30.0, 20.0)}
 SIZES = (256, 512)
 REPEATS = 3  # DiffDRR's (15-20 s per view at 512^2)
-OUR_REPEATS = 7  # MedSynth's: cheap, so more of them steady the medians
+PLASTIMATCH_REPEATS = 5  # each a run with the detector and one with 8 x 8 pixels (the loading)
+OUR_REPEATS = 11  # MedSynth's: cheap, so more of them steady the medians
 
 DIFFDRR_WORKER = r"""
 import json, sys, time, resource
@@ -118,6 +120,30 @@ def read_pfm(path: Path) -> np.ndarray:
     return data.reshape(rows, cols)
 
 
+COLD_START = r"""
+import time
+import numpy as np
+from medsynth import Volume, drr
+from medsynth.geometry import CArm
+from medsynth.volume import VolumeMetadata
+ct = Volume.from_spacing(np.full((8, 8, 8), -1000.0, np.float32), (1.0, 1.0, 1.0),
+                         metadata=VolumeMetadata(modality="CT", units="HU"))
+start = time.perf_counter()
+drr.project(ct, CArm(sid=1000.0, sod=600.0, detector_rows=16, detector_columns=16, pixel_spacing=2.0,
+                     isocenter=tuple(ct.center_ras)), device="cpu")
+print("RESULT", time.perf_counter() - start)
+"""
+
+
+def cold_start_seconds() -> float:
+    """First DRR in a fresh process with an empty numba cache: what the first use after an install costs."""
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-c", COLD_START], capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+    line = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+    return float(line[-1].split()[1]) if done.returncode == 0 and line else float("nan")
+
+
 def ensure_plastimatch() -> str | None:
     if shutil.which("plastimatch"):
         return None
@@ -159,7 +185,7 @@ def plastimatch_per_view(ct_mha: Path, carm, size: int, work: Path) -> tuple[flo
         return time.perf_counter() - start
 
     loads, fulls = [], []
-    for repeat in range(3):
+    for repeat in range(PLASTIMATCH_REPEATS):
         loads.append(run(8, f"tiny{repeat}_"))
         fulls.append(run(size, f"full{size}_"))
     image = read_pfm(next(work.glob(f"full{size}_*.pfm")))[:, ::-1]  # plastimatch views from the source
@@ -201,6 +227,19 @@ def main() -> int:
         return CArm(a, b, sid=SID, sod=SOD, detector_rows=size, detector_columns=size,
                     pixel_spacing=DETECTOR_MM / size, isocenter=tuple(ct.center_ras))
 
+    # plastimatch runs right after MedSynth on each view, so both see the same machine load
+    plastimatch_note = ensure_plastimatch()
+    theirs: dict[str, tuple[float, float]] = {}
+    work_dir = tempfile.TemporaryDirectory()
+    work = Path(work_dir.name)
+    if plastimatch_note is None:
+        import SimpleITK as sitk
+
+        image = sitk.DICOMOrient(volume_to_sitk(ct.with_array(np.maximum(ct.array, -1000.0).astype(np.float32))), "LPS")
+        sitk.WriteImage(image, str(work / "ct.mha"))
+        version = subprocess.run(["plastimatch", "--version"], capture_output=True, text=True).stdout.strip()
+        plastimatch_note = f"plastimatch {version or '1.9.4'} (Debian package), exact algorithm"
+
     ours: dict[str, dict] = {}
     pictures = []
     for size in SIZES:
@@ -211,12 +250,17 @@ def main() -> int:
             _, march_s = median_time(lambda: drr.projector.march(prepared, geometry), OUR_REPEATS)
             (mono,), mono_s = median_time(lambda: drr.project(mono_prepared, geometry, spectrum="60keV", device="cpu"), OUR_REPEATS)
             _, extra_mb = peak_beyond(lambda: drr.project(prepared, geometry, device="cpu"))
-            ours[f"{pose}_{size}"] = dict(full=full_s, march=march_s, mono=mono_s, extra_mb=extra_mb, mono_image=mono.log_image)
+            ours[f"{pose}_{size}"] = dict(full=full_s, march=march_s, mono=mono_s, extra_mb=extra_mb)
+            if (work / "ct.mha").exists():
+                seconds, picture = plastimatch_per_view(work / "ct.mha", geometry, size, work)
+                correlation = float(np.corrcoef(picture.ravel(), mono.log_image.ravel())[0, 1])
+                theirs[f"{pose}_{size}"] = (seconds, correlation)
             if size == 512:
                 dual = drr.project(prepared, geometry, outputs=("log", "dual_energy", "materials"), device="cpu")[0]
                 for kind in ("log", "bone_log", "soft_tissue_log", "low_log", "high_log"):
                     pixels, _ = to_uint8(dual.images[kind])
                     pictures.append((Image.fromarray(pixels).resize((256, 256)), f"{pose} {kind}"))
+    work_dir.cleanup()
     # live preview: the 512^2 geometry read out at 256^2 from the half-resolution grid
     preview_times = []
     for primary in np.linspace(-60, 60, 9):
@@ -224,25 +268,7 @@ def main() -> int:
         drr.project(prepared, geometry, preview=256, device="cpu")
         preview_times.append(median_time(lambda g=geometry: drr.project(prepared, g, preview=256, device="cpu"), 1)[1])
     preview_s = float(np.median(preview_times))
-
-    # plastimatch
-    plastimatch_note = ensure_plastimatch()
-    theirs: dict[str, tuple[float, float]] = {}
-    if plastimatch_note is None:
-        import SimpleITK as sitk
-
-        with tempfile.TemporaryDirectory() as folder:
-            work = Path(folder)
-            image = sitk.DICOMOrient(volume_to_sitk(ct.with_array(np.maximum(ct.array, -1000.0).astype(np.float32))), "LPS")
-            sitk.WriteImage(image, str(work / "ct.mha"))
-            version = subprocess.run(["plastimatch", "--version"], capture_output=True, text=True).stdout.strip()
-            for size in SIZES:
-                for pose in POSES:
-                    seconds, picture = plastimatch_per_view(work / "ct.mha", carm(pose, size), size, work)
-                    ours_image = ours[f"{pose}_{size}"]["mono_image"]
-                    correlation = float(np.corrcoef(picture.ravel(), ours_image.ravel())[0, 1])
-                    theirs[f"{pose}_{size}"] = (seconds, correlation)
-        plastimatch_note = f"plastimatch {version or '1.9.4'} (Debian package), exact algorithm"
+    cold_s = cold_start_seconds()
 
     # DiffDRR
     diffdrr_note = ensure_diffdrr()
@@ -280,7 +306,8 @@ def main() -> int:
         f"({len(prepared.materials)} materials, {len(drr.spectrum('90kV').energies_keV)} energy bins) + -log; "
         "march = per-material area densities only; mono = plastimatch's mu model.",
         f"- Peers: {plastimatch_note}; {diffdrr_note}.",
-        f"- First call in a fresh process (numba cache load or compile): {first_call:.1f} s; preparing the "
+        f"- First call in this process: {first_call:.1f} s (numba loads its on-disk cache); the first use after an "
+        f"install (empty numba cache: the kernels compile, once per machine): {cold_s:.1f} s; preparing the "
         f"packed volume: {prepare_s:.2f} s; packed volume {volume_mb:.0f} MB (the CT as float32, rows and "
         f"slices padded to odd numbers of cache lines); rays along the CT's rows (the lateral view) read a second "
         f"copy with J fastest, made once on first use ({rows_copy_s:.2f} s, {rows_copy_mb:.0f} MB) and kept, so it "
