@@ -142,43 +142,34 @@ def _corners(vol_u, base, sb, sc, pairs):
 
 
 @njit(fastmath=True, inline="always")
-def _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, masked):
+def _plane(vol_u, p, start, last, lanes, sums, sa, sb, sc, top_b, top_c, four, pairs):
     """Add plane ``p`` of every ray in the group, one SIMD lane per ray, to ``sums``.
 
-    ``lanes`` rows: b and c at plane ``first``, their slopes, the lane's weight (1, or 0 for an
-    empty lane); ``bounds`` rows: each ray's own first and last interior plane and the largest
-    safe b and c. ``masked`` (a compile-time constant) is for planes outside some ray's span:
-    those lanes add weight 0 at coordinates clamped into the volume. Otherwise only the upper
-    clamp stays, against float rounding at the last interior plane.
+    ``lanes`` rows: b and c at plane ``start``, their slopes and the lane's weight (0 for a ray
+    outside its span, fixed at the volume's corner). ``top_b``, ``top_c`` clamp b and c just
+    below the last voxel, against float rounding at a ray's last interior plane.
 
     The group's two outer rays also prefetch their rows AHEAD planes on (at this plane's b and c,
     which move by a fraction of a voxel per plane): the gathers then find their lines in L1."""
     a0, a1, a2, a3 = sums
-    step = np.float32(p - first)
-    here = np.float32(p)
+    step = np.float32(p - start)
     plane = np.int32(p) * sa
-    zero = np.float32(0.0)
     if p + AHEAD <= last:
         ahead = np.int32(p + AHEAD) * sa
         for g in (0, LANES - 1):
-            cb = min(max(lanes[0, g] + step * lanes[2, g], zero), bounds[2, g])
-            cc = min(max(lanes[1, g] + step * lanes[3, g], zero), bounds[3, g])
+            cb = min(lanes[0, g] + step * lanes[2, g], top_b)
+            cc = min(lanes[1, g] + step * lanes[3, g], top_c)
             corner = madd(np.int32(cc), sc, madd(np.int32(cb), sb, ahead))
             prefetch(vol_u, corner)
             prefetch(vol_u, madd(sc, np.int32(1), corner))
     for g in range(LANES):
-        cb = min(lanes[0, g] + step * lanes[2, g], bounds[2, g])
-        cc = min(lanes[1, g] + step * lanes[3, g], bounds[3, g])
-        weight = lanes[4, g]
-        if masked:
-            cb = max(cb, zero)
-            cc = max(cc, zero)
-            weight = weight if (bounds[0, g] <= here) & (here <= bounds[1, g]) else zero
+        cb = min(lanes[0, g] + step * lanes[2, g], top_b)
+        cc = min(lanes[1, g] + step * lanes[3, g], top_c)
         ib = np.int32(cb)
         ic = np.int32(cc)
         base = madd(ic, sc, madd(ib, sb, plane))
         u00, u01, u10, u11 = _corners(vol_u, base, sb, sc, pairs)
-        s0, s1, s2, s3 = _split(u00, u01, u10, u11, cb - np.float32(ib), cc - np.float32(ic), weight, four)
+        s0, s1, s2, s3 = _split(u00, u01, u10, u11, cb - np.float32(ib), cc - np.float32(ic), lanes[4, g], four)
         a0[g] += s0
         a1[g] += s1
         a2[g] += s2
@@ -186,30 +177,61 @@ def _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, 
 
 
 @njit(fastmath=True, inline="always")
-def _group_planes(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four, pairs):
+def _segments(first, last, rays, cuts):
+    """Sorted plane numbers where the set of rays inside their spans changes, from ``first`` to
+    ``last + 1``; returns how many of ``cuts`` are used."""
+    cuts[0] = first
+    cuts[1] = last + 1
+    count = 2
+    for g in range(LANES):
+        if rays[4, g] <= rays[5, g]:
+            cuts[count] = max(first, min(np.int64(rays[4, g]), last + 1))
+            cuts[count + 1] = max(first, min(np.int64(rays[5, g]) + 1, last + 1))
+            count += 2
+    for i in range(1, count):  # insertion sort: at most 2 * LANES + 2 numbers
+        value = cuts[i]
+        j = i - 1
+        while j >= 0 and cuts[j] > value:
+            cuts[j + 1] = cuts[j]
+            j -= 1
+        cuts[j + 1] = value
+    return count
+
+
+@njit(fastmath=True, inline="always")
+def _segment_lanes(rays, lanes, start, stop):
+    """Lanes for planes ``start..stop - 1``: a ray inside its span there gets weight 1 and its b, c
+    at ``start``; any other lane weight 0 at the volume's corner."""
+    for g in range(LANES):
+        inside = rays[4, g] <= start and stop - 1 <= rays[5, g]
+        lanes[0, g] = rays[0, g] + (start - rays[4, g]) * rays[2, g] if inside else 0.0
+        lanes[1, g] = rays[1, g] + (start - rays[4, g]) * rays[3, g] if inside else 0.0
+        lanes[2, g] = rays[2, g] if inside else 0.0
+        lanes[3, g] = rays[3, g] if inside else 0.0
+        lanes[4, g] = 1.0 if inside else 0.0
+
+
+@njit(fastmath=True, inline="always")
+def _group_planes(vol_u, first, last, rays, lanes, cuts, acc, sa, sb, sc, top_b, top_c, four, pairs):
     """Interior planes ``first..last`` of a group of neighbouring rays, one SIMD lane per ray.
 
     At one plane the group's rays sample neighbouring voxels, so a gather reads one or two cache
-    lines, each lane keeps its own sums (no reduction across lanes) and the loop runs through
-    the planes without restarting. Planes inside every ray's span run unmasked."""
+    lines, and each lane keeps its own sums (no reduction across lanes). ``rays`` rows: b and c at
+    the ray's first interior plane, slopes, first and last interior plane. Where rays start or
+    end at different planes, the planes are cut into segments with a fixed set of lanes inside
+    their spans, so the plane loop never tests spans."""
     sums = (carray(lane_scratch(), LANES), carray(lane_scratch(), LANES), carray(lane_scratch(), LANES),
             carray(lane_scratch(), LANES))
     for g in range(LANES):
         for m in range(4):
             sums[m][g] = 0.0
-    whole_first, whole_last = first, last  # planes where every used lane is inside its span
-    for g in range(LANES):
-        if lanes[4, g] != 0.0:
-            whole_first = max(whole_first, np.int32(bounds[0, g]))
-            whole_last = min(whole_last, np.int32(bounds[1, g]))
-    if whole_first > whole_last:
-        whole_first, whole_last = last + 1, last
-    for p in range(first, whole_first):
-        _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, True)
-    for p in range(whole_first, whole_last + 1):
-        _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, False)
-    for p in range(whole_last + 1, last + 1):
-        _plane(vol_u, p, first, last, lanes, bounds, sums, sa, sb, sc, four, pairs, True)
+    count = _segments(first, last, rays, cuts)
+    for k in range(count - 1):
+        start, stop = cuts[k], cuts[k + 1]
+        if start < stop:
+            _segment_lanes(rays, lanes, start, stop)
+            for p in range(start, stop):
+                _plane(vol_u, p, start, last, lanes, sums, sa, sb, sc, top_b, top_c, four, pairs)
     a0, a1, a2, a3 = sums
     for g in range(LANES):
         acc[g, 0] += a0[g] - a1[g] - a2[g] - a3[g]  # material 0 is what the others leave
@@ -219,13 +241,13 @@ def _group_planes(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four, pair
 
 
 @njit(fastmath=True, nogil=True)
-def _group_pairs(vol_u, first, last, lanes, bounds, acc, sa, sc, four):
-    _group_planes(vol_u, first, last, lanes, bounds, acc, sa, np.int32(1), sc, four, True)
+def _group_pairs(vol_u, first, last, rays, lanes, cuts, acc, sa, sc, top_b, top_c, four):
+    _group_planes(vol_u, first, last, rays, lanes, cuts, acc, sa, np.int32(1), sc, top_b, top_c, four, True)
 
 
 @njit(fastmath=True, nogil=True)
-def _group_quads(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four):
-    _group_planes(vol_u, first, last, lanes, bounds, acc, sa, sb, sc, four, False)
+def _group_quads(vol_u, first, last, rays, lanes, cuts, acc, sa, sb, sc, top_b, top_c, four):
+    _group_planes(vol_u, first, last, rays, lanes, cuts, acc, sa, sb, sc, top_b, top_c, four, False)
 
 
 @njit(fastmath=True, inline="always")
@@ -319,7 +341,8 @@ def _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc
 
 
 @njit(fastmath=True, inline="always")
-def _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coef, acc, lanes, bounds, pending, four):
+def _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coef, acc, rays, lanes, cuts, pending,
+                    four):
     """March the interior planes of a group's rays with ``_group_pairs``/``_group_quads``.
 
     Rays share one pass when they share axes and volume copy (nearly always); a group that
@@ -335,33 +358,26 @@ def _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coe
             same = pending[g]
             for x in range(4):
                 same = same and axes[g, x] == axes[lead, x]
-            lanes[4, g] = 1.0 if same else 0.0
+            rays[0, g] = coef[g, 0]
+            rays[1, g] = coef[g, 1]
+            rays[2, g] = coef[g, 2]
+            rays[3, g] = coef[g, 3]
+            rays[4, g] = span[g, 0] if same else 1  # an empty lane: never inside its span
+            rays[5, g] = span[g, 1] if same else 0
             if same:
                 pending[g] = False
                 first = min(first, span[g, 0])
                 last = max(last, span[g, 1])
         a, b, c = axes[lead, 0], axes[lead, 1], axes[lead, 2]
         n = (shape[2], shape[1], shape[0])
-        for g in range(LANES):
-            if lanes[4, g] != 0.0:
-                lanes[0, g] = coef[g, 0] + (first - span[g, 0]) * coef[g, 2]
-                lanes[1, g] = coef[g, 1] + (first - span[g, 0]) * coef[g, 3]
-                lanes[2, g] = coef[g, 2]
-                lanes[3, g] = coef[g, 3]
-                bounds[0, g] = span[g, 0]
-                bounds[1, g] = span[g, 1]
-            else:  # an empty lane: fixed at the volume's corner, never inside its span
-                lanes[0, g] = lanes[1, g] = lanes[2, g] = lanes[3, g] = 0.0
-                bounds[0, g] = 1
-                bounds[1, g] = 0
-            bounds[2, g] = _below(n[b] - 1)  # so that the corners ib + 1 and ic + 1 stay inside
-            bounds[3, g] = _below(n[c] - 1)
+        top_b = _below(n[b] - 1)  # so that the corners ib + 1 and ic + 1 stay inside
+        top_c = _below(n[c] - 1)
         ray_u, ray_strides = (rows_u, rows_strides) if axes[lead, 3] else (vol_u, strides)
         sa, sb, sc = np.int32(ray_strides[a]), np.int32(ray_strides[b]), np.int32(ray_strides[c])
         if sb == 1:
-            _group_pairs(ray_u, first, last, lanes, bounds, acc, sa, sc, four)
+            _group_pairs(ray_u, first, last, rays, lanes, cuts, acc, sa, sc, top_b, top_c, four)
         else:
-            _group_quads(ray_u, first, last, lanes, bounds, acc, sa, sb, sc, four)
+            _group_quads(ray_u, first, last, rays, lanes, cuts, acc, sa, sb, sc, top_b, top_c, four)
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -387,8 +403,9 @@ def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner
         axes = np.zeros((LANES, 4), dtype=np.int64)
         span = np.zeros((LANES, 2), dtype=np.int64)
         coef = np.zeros((LANES, 5), dtype=np.float64)
+        rays = np.zeros((6, LANES), dtype=np.float64)
         lanes = np.zeros((5, LANES), dtype=np.float32)
-        bounds = np.zeros((4, LANES), dtype=np.float32)
+        cuts = np.zeros(2 * LANES + 2, dtype=np.int64)
         pending = np.zeros(LANES, dtype=np.bool_)
         for q0 in range(0, n_inner, LANES):
             count = min(LANES, n_inner - q0)
@@ -406,7 +423,7 @@ def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner
                 _set_up_ray(vol_u, strides, rows_u, rows_strides, shape, src, d, metric, acc[g], axes[g], span[g],
                             coef[g])
             if n_mat <= 4:
-                _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coef, acc, lanes, bounds,
+                _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coef, acc, rays, lanes, cuts,
                                 pending, n_mat > 3)
             else:
                 for g in range(count):
