@@ -174,6 +174,7 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.projectPointsButton.connect("clicked(bool)", self.onProjectPointsButton)
 
         self.initializeParameterNode()
+        self.logic.warm_up_in_background()  # the kernels load (or compile, once) while the user sets up
 
     def cleanup(self) -> None:
         self.cancelJob()

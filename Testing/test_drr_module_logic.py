@@ -8,6 +8,7 @@ clear errors and leaves the scene unchanged.
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -372,3 +373,24 @@ def test_a_changed_ct_is_read_again(mrml_scene, logic, small_ct):
     assert emptied.max() < 0.05 * first.max()
     with pytest.raises(InputError, match="No DRR selected"):
         logic.project_markups(markups_from_points(np.zeros((1, 3)), name="p"), None)
+
+
+def test_kernels_warm_up_in_the_background(monkeypatch, caplog):
+    """Opening the module starts loading (or compiling) the kernels in a daemon thread; a failure is
+    logged, not raised into the GUI."""
+    from medsynth import drr
+
+    caplog.set_level(logging.INFO)
+    thread = DRRProjectionMRMLLogic.warm_up_in_background()
+    assert thread.daemon
+    thread.join(timeout=600)
+    assert not thread.is_alive()
+    assert "DRR kernels ready" in caplog.text
+
+    def broken():
+        raise RuntimeError("no kernels")
+
+    monkeypatch.setattr(drr, "warm_up", broken)
+    failed = DRRProjectionMRMLLogic.warm_up_in_background()
+    failed.join(timeout=60)
+    assert "could not prepare the DRR kernels" in caplog.text and "no kernels" in caplog.text

@@ -8,7 +8,7 @@ attenuation, HU thresholds or label maps), ``spectra`` (SpekPy tables), ``noise`
 
 from medsynth.drr.materials import MATERIALS, HUThresholds, LabelMaterials, Material, material
 from medsynth.drr.prepare import PreparedVolume, prepare
-from medsynth.drr.projector import OUTPUTS, Projection, choose_device, detector_volume, polychromatic, project
+from medsynth.drr.projector import OUTPUTS, Projection, choose_device, detector_volume, polychromatic, project, warm_up
 from medsynth.drr.scatter import ScatterModel
 from medsynth.drr.spectra import Spectrum, spectrum, spectrum_names
 
@@ -30,4 +30,5 @@ __all__ = [
     "project",
     "spectrum",
     "spectrum_names",
+    "warm_up",
 ]

@@ -17,6 +17,7 @@ a half-resolution copy of the volume (cached on ``prepared``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -193,6 +194,20 @@ def march(prepared: PreparedVolume, carm: CArm, device: str = "cpu") -> np.ndarr
         cpu.march(flat, strides, rows_flat, rows_strides, np.array(prepared.packed.shape, np.int64), setup.source,
                   setup.origin, setup.outer, setup.inner, setup.n_outer, setup.n_inner, setup.metric, out)
     return np.ascontiguousarray(out.transpose(1, 0, 2)) if setup.transposed else out
+
+
+def warm_up() -> float:
+    """Load the CPU kernels from numba's disk cache with one tiny projection; returns the seconds.
+
+    The first use after an install compiles them instead (tens of seconds, once per machine).
+    The DRR module runs this in the background when it opens, so a user's first DRR need not wait.
+    """
+    start = time.perf_counter()
+    air = Volume(np.full((4, 4, 4), -1000.0, np.float32), metadata=VolumeMetadata(modality="CT", units="HU"))
+    carm = CArm(sid=1000.0, sod=600.0, detector_rows=16, detector_columns=16, pixel_spacing=1.0,
+                isocenter=tuple(air.center_ras))
+    project(air, carm, device="cpu")
+    return time.perf_counter() - start
 
 
 def project(

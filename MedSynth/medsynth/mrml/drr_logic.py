@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -295,6 +297,24 @@ class DRRProjectionMRMLLogic:
     @property
     def scene(self):
         return self._scene or get_scene()
+
+    @staticmethod
+    def warm_up_in_background() -> threading.Thread:
+        """Load the projector's kernels (on the first use after an install: compile them, tens of
+        seconds) in a background thread, so that the user's first DRR does not wait for them.
+        A failure is only logged: the render that needs the kernels reports it."""
+
+        def run() -> None:
+            from medsynth import drr
+
+            try:
+                logging.info("MedSynth DRR kernels ready in %.1f s", drr.warm_up())
+            except Exception:  # noqa: BLE001 - a render will say what is wrong
+                logging.exception("MedSynth could not prepare the DRR kernels")
+
+        thread = threading.Thread(target=run, name="MedSynth DRR kernels", daemon=True)
+        thread.start()
+        return thread
 
     # --- inputs -------------------------------------------------------------------------------
     def ct_volume(self, ct_node) -> Volume:
