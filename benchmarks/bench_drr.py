@@ -6,7 +6,7 @@ Side by side in one run, same CT, same geometry (SID 1020 mm, SOD 612 mm, a 400 
   plastimatch-model DRR, the live preview, the per-view peak memory beyond the volume;
 - plastimatch 1.9.4 ``drr`` (exact), monochromatic: per-view time = time with the detector minus
   the same run with an 8 x 8 detector (loading), and the correlation of its image with ours;
-  measured right after MedSynth on the same view, so both see the same machine load;
+  timed in the same rounds as MedSynth's runs of the view, so both see the same machine load;
 - DiffDRR 0.6.1 (trilinear renderer, 500 samples per ray, torch CPU) in its own virtual
   environment (.venv-bench-diffdrr): time per view after warm-up and peak memory.
 Peers that cannot be installed are reported as such. Times are wall-clock medians after warm-up.
@@ -35,8 +35,7 @@ SID, SOD, DETECTOR_MM = 1020.0, 612.0, 400.0
 POSES = {"AP": (0.0, 0.0), "lateral": (90.0, 0.0), "oblique": (30.0, 20.0)}
 SIZES = (256, 512)
 REPEATS = 3  # DiffDRR's (15-20 s per view at 512^2)
-PLASTIMATCH_REPEATS = 5  # each a run with the detector and one with 8 x 8 pixels (the loading)
-OUR_REPEATS = 11  # MedSynth's: cheap, so more of them steady the medians
+ROUNDS = 7  # per view: MedSynth's full, march and mono, then plastimatch with the detector and with 8 x 8
 
 DIFFDRR_WORKER = r"""
 import json, sys, time, resource
@@ -168,28 +167,30 @@ def ensure_diffdrr() -> str | None:
     return None
 
 
-def plastimatch_per_view(ct_mha: Path, carm, size: int, work: Path) -> tuple[float, np.ndarray]:
-    """Per-view seconds (run with the detector minus run with 8 x 8) and the image."""
+def plastimatch_drr(ct_mha: Path, carm, pixels: int, prefix: Path) -> None:
+    """One plastimatch ``drr`` run (exact, monochromatic) of ``carm``'s view at ``pixels``^2."""
     iso_lps = np.asarray(carm.isocenter) * [-1, -1, 1]
     normal = (-carm.beam_direction()) * [-1, -1, 1]
     up = (-carm.rotation()[:, 1]) * [-1, -1, 1]
+    command = ["plastimatch", "drr", "-t", "pfm", "-r", f"{pixels} {pixels}", "-z", f"{DETECTOR_MM} {DETECTOR_MM}",
+               "--sad", f"{SOD}", "--sid", f"{SID}", "-o", " ".join(f"{v:.4f}" for v in iso_lps),
+               "--nrm", " ".join(f"{v:.6f}" for v in normal), "--vup", " ".join(f"{v:.6f}" for v in up),
+               "-i", "exact", "-O", str(prefix), str(ct_mha)]
     env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count()))
+    subprocess.run(command, check=True, capture_output=True, env=env, timeout=600)
 
-    def run(pixels: int, prefix: str) -> float:
-        command = ["plastimatch", "drr", "-t", "pfm", "-r", f"{pixels} {pixels}", "-z", f"{DETECTOR_MM} {DETECTOR_MM}",
-                   "--sad", f"{SOD}", "--sid", f"{SID}", "-o", " ".join(f"{v:.4f}" for v in iso_lps),
-                   "--nrm", " ".join(f"{v:.6f}" for v in normal), "--vup", " ".join(f"{v:.6f}" for v in up),
-                   "-i", "exact", "-O", str(work / prefix), str(ct_mha)]
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env=env, timeout=600)
-        return time.perf_counter() - start
 
-    loads, fulls = [], []
-    for repeat in range(PLASTIMATCH_REPEATS):
-        loads.append(run(8, f"tiny{repeat}_"))
-        fulls.append(run(size, f"full{size}_"))
-    image = read_pfm(next(work.glob(f"full{size}_*.pfm")))[:, ::-1]  # plastimatch views from the source
-    return max(0.0, float(np.median(fulls) - np.median(loads))), image
+def interleaved(functions: dict, rounds: int) -> dict[str, tuple[object, float]]:
+    """(last result, median seconds) of each function, all timed once per round in turn, so that a
+    burst of load from elsewhere on the machine slows every column of a row alike."""
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    results: dict[str, object] = {}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            results[name] = function()
+            times[name].append(time.perf_counter() - start)
+    return {name: (results[name], float(np.median(times[name]))) for name in functions}
 
 
 def main() -> int:
@@ -227,7 +228,7 @@ def main() -> int:
         return CArm(a, b, sid=SID, sod=SOD, detector_rows=size, detector_columns=size,
                     pixel_spacing=DETECTOR_MM / size, isocenter=tuple(ct.center_ras))
 
-    # plastimatch runs right after MedSynth on each view, so both see the same machine load
+    # plastimatch is timed in the same rounds as MedSynth, view by view
     plastimatch_note = ensure_plastimatch()
     theirs: dict[str, tuple[float, float]] = {}
     work_dir = tempfile.TemporaryDirectory()
@@ -245,15 +246,24 @@ def main() -> int:
     for size in SIZES:
         for pose in POSES:
             geometry = carm(pose, size)
-            drr.project(prepared, geometry, device="cpu")  # warm-up
-            (full,), full_s = median_time(lambda: drr.project(prepared, geometry, device="cpu"), OUR_REPEATS)
-            _, march_s = median_time(lambda: drr.projector.march(prepared, geometry), OUR_REPEATS)
-            (mono,), mono_s = median_time(lambda: drr.project(mono_prepared, geometry, spectrum="60keV", device="cpu"), OUR_REPEATS)
+            functions = {
+                "full": lambda: drr.project(prepared, geometry, device="cpu"),
+                "march": lambda: drr.projector.march(prepared, geometry),
+                "mono": lambda: drr.project(mono_prepared, geometry, spectrum="60keV", device="cpu"),
+            }
+            if (work / "ct.mha").exists():  # plastimatch's time per view: with the detector minus with 8 x 8 pixels
+                functions["plastimatch"] = lambda: plastimatch_drr(work / "ct.mha", geometry, size, work / "view_")
+                functions["plastimatch_loading"] = lambda: plastimatch_drr(work / "ct.mha", geometry, 8, work / "tiny_")
+            for function in functions.values():
+                function()  # warm-up
+            timed = interleaved(functions, ROUNDS)
+            (mono,), mono_s = timed["mono"]
             _, extra_mb = peak_beyond(lambda: drr.project(prepared, geometry, device="cpu"))
-            ours[f"{pose}_{size}"] = dict(full=full_s, march=march_s, mono=mono_s, extra_mb=extra_mb)
-            if (work / "ct.mha").exists():
-                seconds, picture = plastimatch_per_view(work / "ct.mha", geometry, size, work)
+            ours[f"{pose}_{size}"] = dict(full=timed["full"][1], march=timed["march"][1], mono=mono_s, extra_mb=extra_mb)
+            if "plastimatch" in timed:
+                picture = read_pfm(next(work.glob("view_*.pfm")))[:, ::-1]  # plastimatch views from the source
                 correlation = float(np.corrcoef(picture.ravel(), mono.log_image.ravel())[0, 1])
+                seconds = max(0.0, timed["plastimatch"][1] - timed["plastimatch_loading"][1])
                 theirs[f"{pose}_{size}"] = (seconds, correlation)
             if size == 512:
                 dual = drr.project(prepared, geometry, outputs=("log", "dual_energy", "materials"), device="cpu")[0]
@@ -300,7 +310,8 @@ def main() -> int:
         f"1-minute load average {load_before:.1f} when the run started and {load_after:.1f} at its end (the "
         "benchmark's own processes count in the latter; other work on the machine slows every column alike, "
         "so compare ratios within one run). "
-        "Times are wall-clock medians per view after warm-up.",
+        f"Times are wall-clock medians per view after warm-up, over {ROUNDS} rounds in which MedSynth's three "
+        "columns and plastimatch run in turn.",
         "",
         f"- MedSynth: full = 3-material (air, soft tissue, bone) march + polychromatic 90 kV Beer-Lambert "
         f"({len(prepared.materials)} materials, {len(drr.spectrum('90kV').energies_keV)} energy bins) + -log; "
