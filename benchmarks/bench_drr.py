@@ -119,19 +119,7 @@ def read_pfm(path: Path) -> np.ndarray:
     return data.reshape(rows, cols)
 
 
-COLD_START = r"""
-import time
-import numpy as np
-from medsynth import Volume, drr
-from medsynth.geometry import CArm
-from medsynth.volume import VolumeMetadata
-ct = Volume.from_spacing(np.full((8, 8, 8), -1000.0, np.float32), (1.0, 1.0, 1.0),
-                         metadata=VolumeMetadata(modality="CT", units="HU"))
-start = time.perf_counter()
-drr.project(ct, CArm(sid=1000.0, sod=600.0, detector_rows=16, detector_columns=16, pixel_spacing=2.0,
-                     isocenter=tuple(ct.center_ras)), device="cpu")
-print("RESULT", time.perf_counter() - start)
-"""
+COLD_START = "from medsynth import drr; print('RESULT', drr.warm_up())"
 
 
 def cold_start_seconds() -> float:
@@ -210,11 +198,7 @@ def main() -> int:
     ct_path = fetch("lidc") / "ct.nii.gz"
     ct = read_volume(ct_path, modality="CT")
 
-    # first use: numba compiles or loads its cache
-    start = time.perf_counter()
-    tiny = CArm(sid=SID, sod=SOD, detector_rows=16, detector_columns=16, pixel_spacing=25.0, isocenter=tuple(ct.center_ras))
-    drr.project(ct, tiny, device="cpu")
-    first_call = time.perf_counter() - start
+    first_call = drr.warm_up()  # numba loads the kernels from its disk cache (or compiles them)
     prepared, prepare_s = median_time(lambda: drr.prepare(ct), repeat=2)
     mono_prepared = drr.prepare(ct, "plastimatch")
     start = time.perf_counter()

@@ -179,14 +179,14 @@ def _plane(vol_u, p, start, last, lanes, sums, sa, sb, sc, top_b, top_c, four, p
 @njit(fastmath=True, inline="always")
 def _segments(first, last, rays, cuts):
     """Sorted plane numbers where the set of rays inside their spans changes, from ``first`` to
-    ``last + 1``; returns how many of ``cuts`` are used."""
+    ``last + 1`` (the union of the spans); returns how many of ``cuts`` are used."""
     cuts[0] = first
     cuts[1] = last + 1
     count = 2
     for g in range(LANES):
         if rays[4, g] <= rays[5, g]:
-            cuts[count] = max(first, min(np.int64(rays[4, g]), last + 1))
-            cuts[count + 1] = max(first, min(np.int64(rays[5, g]) + 1, last + 1))
+            cuts[count] = np.int64(rays[4, g])
+            cuts[count + 1] = np.int64(rays[5, g]) + 1
             count += 2
     for i in range(1, count):  # insertion sort: at most 2 * LANES + 2 numbers
         value = cuts[i]
