@@ -9,6 +9,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MEDSYNTH_DATA ?= $(HOME)/.cache/medsynth/data
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# VTK renders offscreen through EGL (Mesa): no X server. Qt widgets in tests run offscreen.
+export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
+export QT_QPA_PLATFORM ?= offscreen
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
+export MEDSYNTH_CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help venv data test demo bench cmake-lists clean
 
@@ -27,7 +32,7 @@ data: $(STAMP)
 	$(BIN)/medsynth data fetch
 
 test: data
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q Testing
+	$(BIN)/python -m pytest -q Testing
 
 demo: data
 	$(BIN)/medsynth demo --out demo_output

@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+#: Debian's Chromium, which Playwright drives headless (Playwright's own browser download fails here).
+CHROMIUM = os.environ.get("MEDSYNTH_CHROMIUM", "/usr/bin/chromium")
+#: Flags that keep Chromium from reaching for the network it does not have (and run as root in CI).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,3 +69,11 @@ def mrml_scene():
     from medsynth.mrml import get_scene
 
     return get_scene()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's launch settings, pointed at Debian's Chromium."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
