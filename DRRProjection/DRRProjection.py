@@ -1,14 +1,12 @@
 """DRRProjection: position a virtual C-arm around a CT and see the radiograph live.
 
-The heavy lifting lives in the medsynth library: ``medsynth.mrml.drr_logic`` (nodes <-> DRRs,
-C-arm models, aiming, markups, sweeps) and ``medsynth.drr`` (the projector). This file only binds
-the GUI to the parameter node and calls that logic.
+The work lives in the medsynth library: ``medsynth.module_logic.drr`` (nodes <-> DRRs, C-arm
+models, aiming, markups, sweeps) and ``medsynth.drr`` (the projector). This file binds the GUI
+to the parameter node (whose ``drr`` member is the library's DRRParameters) and runs the logic
+through the shared background-task helper (``medsynth.jobs.tasks``).
 """
 
-import logging
-import queue
-import threading
-from typing import Annotated, Optional
+from typing import Optional
 
 import qt
 import slicer
@@ -16,7 +14,7 @@ import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper, parameterPack
+from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -25,21 +23,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from medsynth.errors import CancelledError, MedSynthError
-from medsynth.jobs import CancelToken
-from medsynth.mrml.carm_models import models_of
-from medsynth.mrml.drr_logic import (
-    BACKENDS,
-    DRRProjectionMRMLLogic,
-    DRRRequest,
-    OUTPUT_KINDS,
-    SPECTRA,
-    SWEEP_AXES,
-    read_parameter_node,
-)
-
-#: Preset names as data (kept in step with medsynth/geometry/presets.json by a test).
-PRESETS = ["mobile", "angio", "preview"]
+from medsynth.drr.parameters import DRRParameters
+from medsynth.drr.poses import SweepParameters
+from medsynth.errors import MedSynthError
+from medsynth.jobs.tasks import TaskRunner
+from medsynth.module_logic.drr import DRRLogic, first_ct_node
+from medsynth.mrml.parameter_packs import slicer_parameter_pack, store_parameters, to_parameters
+from medsynth.mrml.qt_scheduler import qt_scheduler
 
 #
 # DRRProjection
@@ -57,7 +47,7 @@ class DRRProjection(ScriptedLoadableModule):
             "Position a virtual C-arm around a CT (LAO/RAO, CRAN/CAUD, SID, SOD, isocenter, detector) and see a "
             "physically based radiograph (DeepDRR physics: materials, X-ray spectrum, Beer-Lambert, noise) live. "
             "Aim the central ray at a point, project points onto the image, and render sweeps of poses. "
-            "Batch use: DRRProjection/Batch/DRRProjectionBatch.py."
+            "Batch use: the DRRProjectionBatch.py script installed next to this module, or the medsynth command line."
         )
         self.parent.acknowledgementText = _(
             "Physics after DeepDRR (Unberath et al., MICCAI 2018), reimplemented; no DeepDRR code is included. "
@@ -69,48 +59,24 @@ class DRRProjection(ScriptedLoadableModule):
 # DRRProjectionParameterNode
 #
 
-
-@parameterPack
-class DRRProjectionCArmPose:
-    """The C-arm pose: angles in degrees, distances in mm, isocenter in RAS mm."""
-
-    primaryAngle: Annotated[float, WithinRange(-190.0, 190.0)] = 0.0
-    secondaryAngle: Annotated[float, WithinRange(-95.0, 95.0)] = 0.0
-    sid: Annotated[float, WithinRange(500.0, 1500.0)] = 1020.0
-    sod: Annotated[float, WithinRange(200.0, 1400.0)] = 530.0
-    isocenterR: float = 0.0
-    isocenterA: float = 0.0
-    isocenterS: float = 0.0
+DRRParametersPack = slicer_parameter_pack(DRRParameters)
+SweepParametersPack = slicer_parameter_pack(SweepParameters)
 
 
 @parameterNodeWrapper
 class DRRProjectionParameterNode:
-    """Everything the module shows; medsynth.mrml.drr_logic.PARAMETERS reads the same names."""
+    """Nodes, the DRR job's parameters (``drr``, the library's DRRParameters), the sweep and view options."""
 
     ctVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     outputVolume: vtkMRMLScalarVolumeNode
     aimPoint: vtkMRMLMarkupsFiducialNode
     pointsToProject: vtkMRMLMarkupsFiducialNode
-    pose: DRRProjectionCArmPose
-    preset: Annotated[str, Choice(PRESETS)] = "mobile"
-    detectorRows: Annotated[int, WithinRange(8, 4096)] = 384
-    detectorColumns: Annotated[int, WithinRange(8, 4096)] = 384
-    pixelSpacing: Annotated[float, WithinRange(0.01, 10.0)] = 0.776
-    spectrum: Annotated[str, Choice(list(SPECTRA))] = "90kV"
-    filtration: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
-    photons: Annotated[int, WithinRange(100, 10000000)] = 10000
-    addNoise: bool = False
-    outputKind: Annotated[str, Choice(list(OUTPUT_KINDS))] = "radiograph"
-    previewFactor: Annotated[int, WithinRange(1, 16)] = 4
-    backend: Annotated[str, Choice(list(BACKENDS))] = "medsynth"
+    drr: DRRParametersPack
+    sweep: SweepParametersPack
     followAimPoint: bool = False
     showCArm: bool = True
     livePreview: bool = True
-    sweepAxis: Annotated[str, Choice(list(SWEEP_AXES))] = "primary"
-    sweepStart: Annotated[float, WithinRange(-190.0, 190.0)] = -90.0
-    sweepStop: Annotated[float, WithinRange(-190.0, 190.0)] = 90.0
-    sweepStep: Annotated[float, WithinRange(0.1, 180.0)] = 30.0
     sweepAsSequence: bool = True
 
 
@@ -124,24 +90,26 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     PREVIEW_INTERVAL_MS = 80
     #: Full-resolution render this long after the last change (ms).
     SETTLE_MS = 450
-    #: How often a background render is polled (ms).
-    POLL_MS = 50
+    #: Renders of the live view (cancelled by anything else).
+    LIVE = ("preview", "settled")
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.tasks = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._carmTransformNode = None
         self._updatingTransform = False
         self._observedAimPoint = None
-        self._job = None  # the background render in progress: dict(thread, cancel, messages, kind, ...)
         self._previewTimer = None
         self._settleTimer = None
-        self._pollTimer = None
         self._previewNode = None
         self._appliedPreset = None
+        self._renderedKey = None  # what the live view shows; a preview starts only when this changes
+        self._pending = None  # a render waiting for the live preview to stop ("full" or "sweep")
+        self._dependenciesDeclined = False
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -150,19 +118,17 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = DRRProjectionLogic()
+        self.tasks = TaskRunner(qt_scheduler())
 
-        # Throttled preview while sliders move, full resolution when they stop, polling of background renders.
+        # Throttled preview while sliders move, full resolution when they stop.
         self._previewTimer = qt.QTimer()
         self._previewTimer.setSingleShot(True)
         self._previewTimer.setInterval(self.PREVIEW_INTERVAL_MS)
-        self._previewTimer.connect("timeout()", self.onPreviewTimer)
+        self._previewTimer.connect("timeout()", lambda: self.startRender("preview"))
         self._settleTimer = qt.QTimer()
         self._settleTimer.setSingleShot(True)
         self._settleTimer.setInterval(self.SETTLE_MS)
-        self._settleTimer.connect("timeout()", self.onSettleTimer)
-        self._pollTimer = qt.QTimer()
-        self._pollTimer.setInterval(self.POLL_MS)
-        self._pollTimer.connect("timeout()", self.onPollTimer)
+        self._settleTimer.connect("timeout()", lambda: self.startRender("settled"))
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -174,26 +140,28 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.projectPointsButton.connect("clicked(bool)", self.onProjectPointsButton)
 
         self.initializeParameterNode()
-        self.logic.warm_up_in_background()  # the kernels load (or compile, once) while the user sets up
+        if self.logic.dependencies_ready():
+            self.logic.warm_up_in_background()  # the kernels load (or compile, once) while the user sets up
 
     def cleanup(self) -> None:
-        self.cancelJob()
-        for timer in (self._previewTimer, self._settleTimer, self._pollTimer):
-            if timer is not None:
-                timer.stop()
+        self.stopLiveView()
+        if self.tasks is not None:
+            self.tasks.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
+        self.stopLiveView()  # no preview may render after the user left
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
-        self.cancelJob()
+        self.stopLiveView()
+        self.tasks.cancel()
         self.setParameterNode(None)
         self._carmTransformNode = None
         self._previewNode = None
@@ -205,17 +173,19 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.ctVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode and not firstVolumeNode.GetAttribute("MedSynth.DRR.CArm"):
-                self._parameterNode.ctVolume = firstVolumeNode
-                self.centerIsocenter()
+            ctNode = first_ct_node(slicer.mrmlScene)  # never a label map, an MR or a DRR
+            if ctNode is not None:
+                self._parameterNode.ctVolume = ctNode
+                with slicer.util.tryWithErrorDisplay(_("Could not centre the C-arm on the CT."), waitCursor=False):
+                    self.centerIsocenter()
 
     def setParameterNode(self, inputParameterNode: Optional[DRRProjectionParameterNode]) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
         self._parameterNode = inputParameterNode
-        self._appliedPreset = inputParameterNode.preset if inputParameterNode else None
+        self._appliedPreset = inputParameterNode.drr.preset if inputParameterNode else None
+        self._renderedKey = None
         if self._parameterNode:
             # Bindings come from the SlicerParameterName properties in the .ui file.
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
@@ -223,6 +193,9 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onParameterNodeModified()
 
     # --- reacting to the parameter node -------------------------------------------------------------
+    def parameters(self) -> DRRParameters:
+        return to_parameters(self._parameterNode.drr)
+
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """Any change: refresh buttons, move the C-arm model, follow the aim point, schedule a preview."""
         with slicer.util.tryWithErrorDisplay(_("Could not update the C-arm."), waitCursor=False):
@@ -232,8 +205,10 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.applyPresetIfChanged()
             self.observeAimPoint()
             self.updateCArmModels()
-            busy = self._job is not None and self._job["kind"] not in ("preview", "settled")
-            if self._parameterNode.ctVolume and self._parameterNode.livePreview and not busy:
+            key = self.logic.render_key(self._parameterNode.ctVolume, self._parameterNode.segmentation,
+                                        self.parameters())
+            live = self._parameterNode.ctVolume and self._parameterNode.livePreview and not self._dependenciesDeclined
+            if live and key != self._renderedKey and not self.tasks.busy_with("full", "sweep"):
                 if not self._previewTimer.isActive():
                     self._previewTimer.start()  # throttle: at most one preview per interval
                 self._settleTimer.start()  # debounce: full resolution once the user stops
@@ -241,7 +216,7 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateButtons(self) -> None:
         """Apply turns into Cancel while a full-resolution render or a sweep runs."""
         hasInput = bool(self._parameterNode and self._parameterNode.ctVolume)
-        busy = self._job is not None and self._job["kind"] not in ("preview", "settled")
+        busy = self.tasks is not None and self.tasks.busy_with("full", "sweep")
         self.ui.applyButton.enabled = hasInput or busy
         self.ui.sweepButton.enabled = hasInput and not busy
         self.ui.applyButton.text = _("Cancel") if busy else _("Apply")
@@ -249,44 +224,34 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                        _("Render the DRR at full resolution") if hasInput else
                                        _("Select a CT volume first"))
 
-    def request(self) -> DRRRequest:
-        request, _nodes = read_parameter_node(self._parameterNode.parameterNode)
-        return request
-
     def updateCArmModels(self) -> None:
         """Show or hide the C-arm models and move their transform to the pose."""
-        if not self._parameterNode.showCArm:
-            if self._carmTransformNode is not None:
-                for model in models_of(self._carmTransformNode).values():
-                    model.GetDisplayNode().SetVisibility(False)
-            return
-        self._updatingTransform = True
-        try:
-            nodes = self.logic.show_carm(self.request().carm(), self._carmTransformNode)
-        except MedSynthError as error:
-            # a pose being edited can be momentarily impossible (SOD >= SID): keep the last one, say why
-            self.ui.statusLabel.text = str(error)
-            return
-        finally:
-            self._updatingTransform = False
-        if nodes.transform is not self._carmTransformNode:
-            self._carmTransformNode = nodes.transform
-            self._carmTransformNode.GetDisplayNode().SetEditorVisibility(True)
-            self.addObserver(self._carmTransformNode, slicer.vtkMRMLTransformableNode.TransformModifiedEvent,
-                             self.onCArmTransformModified)
-        for model in nodes.models.values():
-            model.GetDisplayNode().SetVisibility(True)
+        nodes = None
+        if self._parameterNode.showCArm:
+            self._updatingTransform = True
+            try:
+                nodes = self.logic.show_carm(self.parameters().carm(), self._carmTransformNode)
+            except MedSynthError as error:
+                # a pose being edited can be momentarily impossible (SOD >= SID): keep the last one, say why
+                self.ui.statusLabel.text = str(error)
+                return
+            finally:
+                self._updatingTransform = False
+            if nodes.transform is not self._carmTransformNode:
+                self._carmTransformNode = nodes.transform
+                self._carmTransformNode.GetDisplayNode().SetEditorVisibility(True)
+                self.addObserver(self._carmTransformNode, slicer.vtkMRMLTransformableNode.TransformModifiedEvent,
+                                 self.onCArmTransformModified)
+        self.logic.set_carm_visible(self._carmTransformNode, bool(self._parameterNode.showCArm))
 
     def onCArmTransformModified(self, caller=None, event=None) -> None:
         """The user dragged the C-arm's handles: the sliders follow (a roll is snapped away)."""
         if self._updatingTransform or not self._parameterNode:
             return
         with slicer.util.tryWithErrorDisplay(_("This C-arm position cannot be reached."), waitCursor=False):
-            carm = self.logic.carm_from_transform(self._carmTransformNode, self.request().carm())
-            with slicer.util.NodeModify(self._parameterNode.parameterNode):
-                self._parameterNode.pose.primaryAngle = max(-190.0, min(190.0, carm.primary_angle))
-                self._parameterNode.pose.secondaryAngle = max(-95.0, min(95.0, carm.secondary_angle))
-                self.setIsocenter(carm.isocenter)
+            parameters = self.parameters()
+            carm = self.logic.carm_from_transform(self._carmTransformNode, parameters.carm())
+            store_parameters(self._parameterNode.drr, self.logic.pose_from_carm(parameters, carm))
 
     def observeAimPoint(self) -> None:
         aimPoint = self._parameterNode.aimPoint if self._parameterNode.followAimPoint else None
@@ -302,27 +267,18 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode and self._parameterNode.followAimPoint and self._parameterNode.aimPoint:
             self.onAimHereButton()
 
-    def setIsocenter(self, point) -> None:
-        self._parameterNode.pose.isocenterR = float(point[0])
-        self._parameterNode.pose.isocenterA = float(point[1])
-        self._parameterNode.pose.isocenterS = float(point[2])
-
     def centerIsocenter(self) -> None:
-        volume = self.logic.ct_volume(self._parameterNode.ctVolume)
-        self.setIsocenter(volume.center_ras)
+        parameters = self.parameters()
+        center = self.logic.ct_volume(self._parameterNode.ctVolume).center_ras
+        store_parameters(self._parameterNode.drr, parameters.replace(pose=parameters.pose.moved_to(center)))
 
     def applyPresetIfChanged(self) -> None:
         """A newly chosen preset sets SID, SOD and its detector's field of view (binned to the current rows)."""
-        preset = self._parameterNode.preset
+        preset = self._parameterNode.drr.preset
         if preset == self._appliedPreset:
             return
         self._appliedPreset = preset
-        request = DRRRequest.from_preset(preset, detector_pixels=self._parameterNode.detectorRows)
-        with slicer.util.NodeModify(self._parameterNode.parameterNode):
-            self._parameterNode.pose.sid = request.sid
-            self._parameterNode.pose.sod = request.sod
-            self._parameterNode.detectorColumns = request.detector_columns
-            self._parameterNode.pixelSpacing = request.pixel_spacing
+        store_parameters(self._parameterNode.drr, self.parameters().with_preset(preset))
 
     # --- buttons ----------------------------------------------------------------------------------
     def onCenterIsocenterButton(self) -> None:
@@ -331,8 +287,9 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onAimHereButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not aim at the point."), waitCursor=False):
-            request = self.logic.aim_at_point(self.request(), self._parameterNode.aimPoint)
-            self.setIsocenter(request.isocenter)
+            parameters = self.parameters()
+            pose = self.logic.aim_at_point(parameters.pose, self._parameterNode.aimPoint)
+            store_parameters(self._parameterNode.drr, parameters.replace(pose=pose))
 
     def onProjectPointsButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not project the points."), waitCursor=True):
@@ -341,149 +298,140 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 count=node.GetNumberOfControlPoints(), name=self._parameterNode.outputVolume.GetName())
 
     def onApplyButton(self) -> None:
-        if self._job is not None and self._job["kind"] not in ("preview", "settled"):
-            self.cancelJob()
+        if self.tasks.busy_with("full", "sweep"):
+            self.tasks.cancel()  # the render notices within one band of rows
             return
-        with slicer.util.tryWithErrorDisplay(_("Failed to compute the DRR."), waitCursor=True):
-            self.stopLiveRender()
-            self._settleTimer.stop()
-            self.startRender("full")
+        self.startExclusive("full")
 
     def onSweepButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to run the sweep."), waitCursor=True):
-            self.stopLiveRender()
-            self.startRender("sweep")
+        self.startExclusive("sweep")
 
-    def onPreviewTimer(self) -> None:
-        if self._job is None:
-            self.startLiveRender("preview")
-
-    def onSettleTimer(self) -> None:
-        if self._job is not None:
-            self._settleTimer.start()  # try again when the running render has finished
+    def startExclusive(self, kind: str) -> None:
+        """Start a full render or sweep; a running live preview is cancelled first (without waiting here)."""
+        self.stopLiveView()
+        if self.tasks.busy_with(*self.LIVE):
+            self._pending = kind  # started by the preview's end (finishTask)
+            self.tasks.cancel()
             return
-        self.startLiveRender("settled")
+        self.startRender(kind)
 
-    def startLiveRender(self, kind: str) -> None:
-        """Live view: a pose the user is still adjusting may be impossible; say why without a dialog."""
-        with slicer.util.tryWithErrorDisplay(_("Preview failed."), waitCursor=False):
-            try:
-                self.startRender(kind)
-            except MedSynthError as error:
-                self.ui.statusLabel.text = str(error)
+    def stopLiveView(self) -> None:
+        """Stop the timers that would start previews."""
+        for timer in (self._previewTimer, self._settleTimer):
+            if timer is not None:
+                timer.stop()
 
-    # --- background rendering: MRML on the main thread, the projector in a worker thread ---------
+    # --- rendering through the shared task helper: MRML on the main thread, the projector off it ----
     def startRender(self, kind: str) -> None:
-        parameters = self._parameterNode
-        request = self.request()
-        if kind == "sweep":
-            angles = self.logic.sweep_angles(parameters.sweepStart, parameters.sweepStop, parameters.sweepStep)
-            job = self.logic.prepare_sweep(parameters.ctVolume, request, angles, parameters.sweepAxis,
-                                           parameters.segmentation)
-        else:
-            live = kind in ("preview", "settled")  # the live view: reduced while moving, full when settled
-            if self._previewNode is not None and self._previewNode.GetScene() is None:
-                self._previewNode = None  # the user deleted the live view: make a new one
-            output = self._previewNode if live else parameters.outputVolume
-            job = self.logic.prepare(parameters.ctVolume, request, parameters.segmentation, output,
-                                     preview=kind == "preview")
+        live = kind in self.LIVE
+        if self.tasks.busy:
             if live:
-                job.base_name = "DRR live"
-        cancel = CancelToken()
-        messages = queue.Queue()
-
-        def work():
+                self._settleTimer.start()  # try again when the running render has finished
+            return
+        if not self.ensureDependencies(quiet=live):
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Failed to compute the DRR."), waitCursor=not live):
             try:
-                views = self.logic.render(job, progress=lambda f, m="": messages.put(("progress", f, m)), cancel=cancel)
-                messages.put(("done", views, None))
-            except Exception as error:  # reported on the main thread
-                messages.put(("error", error, None))
+                if kind == "sweep":
+                    sweep = to_parameters(p.sweep)
+                    job = self.logic.prepare_sweep(p.ctVolume, self.parameters(), sweep.angles(), sweep.axis,
+                                                   p.segmentation)
+                else:
+                    if self._previewNode is not None and self._previewNode.GetScene() is None:
+                        self._previewNode = None  # the user deleted the live view: make a new one
+                    job = self.logic.prepare(p.ctVolume, self.parameters(), p.segmentation,
+                                             self._previewNode if live else p.outputVolume, preview=kind == "preview")
+                    if live:
+                        job.base_name = "DRR live"
+            except MedSynthError as error:
+                if not live:
+                    raise
+                self.ui.statusLabel.text = str(error)  # a pose being edited may be impossible: say why, no dialog
+                return
+            self._renderedKey = self.logic.render_key(p.ctVolume, p.segmentation, job.parameters) if live else None
+            self.tasks.start(_("DRR"), lambda progress, cancel: self.logic.render(job, progress, cancel), kind=kind,
+                             on_progress=self.onTaskProgress if not live else None,
+                             on_done=lambda views: self.finishTask(kind, job, views),
+                             on_error=lambda error: self.finishTask(kind, job, None, error),
+                             on_cancelled=lambda: self.finishTask(kind, job, None))
+            if not live:
+                self.ui.progressBar.value = 0
+                self.ui.progressBar.visible = True
+                self.ui.statusLabel.text = _("Rendering...")
+            self.updateButtons()  # Apply becomes Cancel
 
-        thread = threading.Thread(target=work, name="MedSynth DRR", daemon=True)
-        self._job = dict(kind=kind, job=job, thread=thread, cancel=cancel, messages=messages)
-        if kind in ("full", "sweep"):
-            self.ui.progressBar.value = 0
-            self.ui.progressBar.visible = True
-            self.ui.statusLabel.text = _("Rendering...")
-        self.updateButtons()  # Apply becomes Cancel
-        thread.start()
-        self._pollTimer.start()
+    def onTaskProgress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = int(100 * fraction)
+        if message:
+            self.ui.statusLabel.text = message
 
-    def onPollTimer(self) -> None:
-        job = self._job
-        if job is None:
-            self._pollTimer.stop()
-            return
-        finished = None
-        while not job["messages"].empty():
-            kind, value, message = job["messages"].get()
-            if kind == "progress":
-                self.ui.progressBar.value = int(100 * value)
-                if message and job["kind"] in ("full", "sweep"):
-                    self.ui.statusLabel.text = message
-            else:
-                finished = (kind, value)
-        if finished is None:
-            return
-        self._pollTimer.stop()
-        self._job = None
+    def finishTask(self, kind: str, job, views, error=None) -> None:
+        """A render ended (main thread): show its result, its error, or that it was cancelled."""
         self.ui.progressBar.visible = False
         self.updateButtons()
-        kind, value = finished
+        pending, self._pending = self._pending, None
         with slicer.util.tryWithErrorDisplay(_("Failed to compute the DRR."), waitCursor=False):
-            if kind == "error":
-                if isinstance(value, CancelledError):
+            if error is not None:
+                self._renderedKey = None
+                if kind in self.LIVE and isinstance(error, MedSynthError):
+                    self.ui.statusLabel.text = str(error)
+                else:
+                    raise error
+            elif views is None:
+                self._renderedKey = None
+                if kind not in self.LIVE:
                     self.ui.statusLabel.text = _("Cancelled; the scene is unchanged.")
-                    return
-                if job["kind"] in ("preview", "settled") and isinstance(value, MedSynthError):
-                    self.ui.statusLabel.text = str(value)
-                    return
-                raise value
-            self.finishRender(job, value)
-
-    def finishRender(self, job: dict, views) -> None:
-        parameters = self._parameterNode
-        if job["kind"] == "sweep":
-            result = self.logic.write_sweep(job["job"], views, parameters.sweepAsSequence)
-            if result["browser"] is not None:
-                shown = result["browser"].GetProxyNode(result["sequence"])
             else:
-                shown = result["nodes"][0]
+                self.showResult(kind, job, views)
+        if pending:
+            self.startRender(pending)
+
+    def showResult(self, kind: str, job, views) -> None:
+        p = self._parameterNode
+        if kind == "sweep":
+            result = self.logic.write_sweep(job, views, p.sweepAsSequence)
+            shown = result["browser"].GetProxyNode(result["sequence"]) if result["browser"] else result["nodes"][0]
             self.ui.statusLabel.text = _("Sweep of {count} views ready.").format(count=len(views))
         else:
-            nodes = self.logic.write(job["job"], views)
+            nodes = self.logic.write(job, views)
             shown = nodes[0]
-            if job["kind"] in ("preview", "settled"):
+            if kind in self.LIVE:
                 self._previewNode = nodes[0]
             else:
-                if parameters.outputVolume is None:
-                    parameters.outputVolume = nodes[0]
+                if p.outputVolume is None:
+                    self._renderedKey = self.logic.render_key(p.ctVolume, p.segmentation, job.parameters)
+                    p.outputVolume = nodes[0]  # a changed reference only: no new preview (same render key)
                 self.ui.statusLabel.text = _("DRR ready: {name}").format(name=nodes[0].GetName())
         if shown is not None:
             self.showDRR(shown)
 
     def showDRR(self, node) -> None:
-        """Show the radiograph in the red slice view, looking at its detector plane."""
-        slicer.util.setSliceViewerLayers(background=node, fit=False)
+        """Show the radiograph in the red slice view only, looking at its detector plane."""
         sliceWidget = slicer.app.layoutManager().sliceWidget("Red")
         if sliceWidget is None:
             return
-        sliceNode = sliceWidget.mrmlSliceNode()
-        sliceNode.RotateToVolumePlane(node)
+        sliceWidget.mrmlSliceCompositeNode().SetBackgroundVolumeID(node.GetID())
+        sliceWidget.mrmlSliceNode().RotateToVolumePlane(node)
         sliceWidget.sliceLogic().FitSliceToAll()
 
-    def stopLiveRender(self) -> None:
-        """Stop pending and running live previews: a full render or a sweep replaces them."""
-        self._previewTimer.stop()
-        self._settleTimer.stop()
-        if self._job is not None and self._job["kind"] in ("preview", "settled"):
-            self.cancelJob()
-            self._job["thread"].join()
-            self.onPollTimer()  # collects the cancelled job; the scene is unchanged
+    def ensureDependencies(self, quiet: bool) -> bool:
+        """numba (and the NIST tables) on first use: one dialog; declining turns the live preview off."""
+        if self.logic.dependencies_ready():
+            return True
+        if self._dependenciesDeclined and quiet:
+            return False
+        with slicer.util.tryWithErrorDisplay(_("Could not install what DRRs need."), waitCursor=True):
+            from medsynth.mrml.installer import ensure_installed
 
-    def cancelJob(self) -> None:
-        if self._job is not None:
-            self._job["cancel"].cancel()
+            if ensure_installed("drr", _("DRR Projection")):
+                self._dependenciesDeclined = False
+                self.logic.warm_up_in_background()
+                return True
+        self._dependenciesDeclined = True
+        self._parameterNode.livePreview = False
+        self.ui.statusLabel.text = _("DRRs need numba: install it from the MedSynth module, or press Apply.")
+        return False
 
 
 #
@@ -491,18 +439,18 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class DRRProjectionLogic(ScriptedLoadableModuleLogic, DRRProjectionMRMLLogic):
-    """Thin adapter: the logic lives in medsynth.mrml.drr_logic.DRRProjectionMRMLLogic.
+class DRRProjectionLogic(ScriptedLoadableModuleLogic, DRRLogic):
+    """Thin adapter: the logic lives in medsynth.module_logic.drr.DRRLogic.
 
     Usable without the GUI, e.g.::
 
         logic = DRRProjectionLogic()
-        nodes = logic.process(ctNode, DRRRequest(primary_angle=30, isocenter=(0, 0, -180)))
+        nodes = logic.process(ctNode, DRRParameters(pose=CArmPose(primary_angle=30, isocenter_s=-180)))
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        DRRProjectionMRMLLogic.__init__(self)
+        DRRLogic.__init__(self)
 
     def getParameterNode(self):
         return DRRProjectionParameterNode(super().getParameterNode())
@@ -514,30 +462,37 @@ class DRRProjectionLogic(ScriptedLoadableModuleLogic, DRRProjectionMRMLLogic):
 
 
 class DRRProjectionTest(ScriptedLoadableModuleTest):
+    """Runs in Slicer without network: a synthetic CT (a water cylinder with a bone rod) and the logic."""
+
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_DRRProjection_logic_on_sample_ct()
+        self.test_DRRProjection_logic_on_a_phantom()
 
-    def test_DRRProjection_logic_on_sample_ct(self):
+    def test_DRRProjection_logic_on_a_phantom(self):
         import numpy as np
-        import SampleData
 
-        self.delayDisplay("Loading a sample CT")
-        ctNode = SampleData.downloadSample("CTChest")
+        from medsynth.drr.parameters import CArmPose
+        from medsynth.mrml import volume_to_node
+        from medsynth.phantoms import cylinder_phantom
+
+        if not DRRLogic.dependencies_ready():
+            self.skipTest("numba is not installed: install it from the MedSynth module")
+        self.delayDisplay("Rendering a small DRR of a phantom")
+        ct = cylinder_phantom()
+        ctNode = volume_to_node(ct, name="Phantom CT")
         logic = DRRProjectionLogic()
-        volume = logic.ct_volume(ctNode)
-        request = DRRRequest(detector_rows=96, detector_columns=96, pixel_spacing=3.0,
-                             isocenter=tuple(float(v) for v in volume.center_ras))
-        self.delayDisplay("Rendering a small DRR")
-        nodes = logic.process(ctNode, request)
+        center = ct.center_ras
+        parameters = DRRParameters(pose=CArmPose(isocenter_r=center[0], isocenter_a=center[1], isocenter_s=center[2]),
+                                   detector_rows=96, detector_columns=96, pixel_spacing=3.0)
+        nodes = logic.process(ctNode, parameters)
         image = slicer.util.arrayFromVolume(nodes[0])
         self.assertEqual(image.shape, (1, 96, 96))
         self.assertGreater(float(np.std(image)), 0.0)
         # the C-arm model follows the pose, and its transform gives the pose back
-        carmNodes = logic.show_carm(request.replace(primary_angle=30.0).carm())
+        carmNodes = logic.show_carm(parameters.carm(CArmPose(primary_angle=30.0)))
         back = logic.carm_from_transform(carmNodes.transform)
         self.assertAlmostEqual(back.primary_angle, 30.0, places=6)
         self.delayDisplay("Test passed")

@@ -1,7 +1,5 @@
 """MedSynth hub module: optional dependencies, compute device and the settings all modules share."""
 
-import logging
-
 import qt
 import slicer
 from slicer.i18n import tr as _
@@ -152,39 +150,20 @@ class MedSynthLogic(ScriptedLoadableModuleLogic):
 
         return [(d.distribution, version, d.purpose) for d, version in status_table()]
 
-    def installDependency(self, index: int, confirm: bool = True) -> None:
-        """Install one optional dependency, only on request; torch only through the PyTorch extension."""
+    def installDependency(self, index: int, confirm: bool = True) -> bool:
+        """Install one optional dependency, only on request (torch only through the PyTorch extension,
+        torch-dependent packages without their dependencies). False when the user declined."""
         from medsynth.dependencies import OPTIONAL_DEPENDENCIES
+        from medsynth.mrml.installer import install_message, install_torch, pip_install
 
         dependency = OPTIONAL_DEPENDENCIES[index]
+        if confirm and not slicer.util.confirmOkCancelDisplay(install_message("MedSynth", [dependency]),
+                                                              windowTitle="MedSynth"):
+            return False
         if dependency.via_pytorch_extension:
-            self.installTorch()
-            return
-        if hasattr(slicer, "packaging") and hasattr(slicer.packaging, "pip_ensure"):
-            # Slicer >= 5.11: shows what will be installed and asks the user itself.
-            slicer.packaging.pip_ensure([dependency.requirement], requester="MedSynth")
-            return
-        if confirm and not slicer.util.confirmOkCancelDisplay(
-            _("MedSynth will install {requirement} ({purpose}). Continue?").format(
-                requirement=dependency.requirement, purpose=dependency.purpose
-            )
-        ):
-            return
-        slicer.util.pip_install(dependency.requirement)
-
-    def installTorch(self) -> None:
-        """torch comes from the PyTorch extension (PyTorchUtils), which picks the right CUDA build."""
-        try:
-            import PyTorchUtils
-        except ImportError:
-            raise ValueError(
-                _("Install the 'PyTorch' extension from the Extensions Manager and restart Slicer, "
-                  "then install torch from here.")
-            )
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        if not torchLogic.torchInstalled():
-            torchLogic.installTorch(askConfirmation=True)
-        logging.info("torch %s is available", torchLogic.torch.__version__)
+            return install_torch()
+        pip_install(dependency)
+        return True
 
 
 #

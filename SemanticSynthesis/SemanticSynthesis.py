@@ -1,22 +1,19 @@
 """SemanticSynthesis: turn a segmentation into a synthetic CT with a label-map-to-image model.
 
-The work happens in the medsynth library: ``medsynth.mrml.semantic_logic`` (nodes <-> library) and
-``medsynth.generative`` (registry, models, inference). This file binds the GUI to the parameter
-node, runs generation in a worker thread (the GUI stays responsive, Apply turns into Cancel) and
-puts the results into nodes on the main thread.
+The work happens in the medsynth library: ``medsynth.module_logic.semantic`` (nodes <-> library)
+and ``medsynth.generative`` (registry, models, inference). This file binds the GUI to the
+parameter node (whose ``semantic`` member is the library's SemanticParameters) and runs
+generation through the shared background-task helper: the GUI stays responsive, Apply turns
+into Cancel, and results reach the scene on the main thread.
 """
 
-import logging
-import queue
-import threading
-from typing import Annotated, Optional
+from typing import Optional, Union
 
-import qt
 import slicer
-from slicer import vtkMRMLNode, vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -24,6 +21,12 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from medsynth.generative.parameters import SemanticParameters
+from medsynth.jobs.tasks import TaskRunner
+from medsynth.module_logic.semantic import SemanticLogic, missing_packages
+from medsynth.mrml.parameter_packs import slicer_parameter_pack, to_parameters
+from medsynth.mrml.qt_scheduler import qt_scheduler
 
 #
 # SemanticSynthesis
@@ -41,7 +44,8 @@ class SemanticSynthesis(ScriptedLoadableModule):
             "Generate a synthetic CT from a segmentation or label map with a label-map-to-image model (SPADE GAN, "
             "semantic diffusion). Segment names are matched to the model's classes (TotalSegmentator names "
             "included); unknown names are reported. Preview one slice, generate the whole volume, or draw another "
-            "sample with a new seed. Batch use: SemanticSynthesis/Batch/SemanticSynthesisBatch.py."
+            "sample with a new seed. Needs the PyTorch extension. Batch use: the SemanticSynthesisBatch.py script "
+            "installed next to this module, or the medsynth command line."
         )
         self.parent.acknowledgementText = _(
             "Networks built from MONAI's parts; demo weights trained by MedSynth on LIDC-IDRI and TotalSegmentator "
@@ -53,19 +57,16 @@ class SemanticSynthesis(ScriptedLoadableModule):
 # SemanticSynthesisParameterNode
 #
 
+SemanticParametersPack = slicer_parameter_pack(SemanticParameters)
+
 
 @parameterNodeWrapper
 class SemanticSynthesisParameterNode:
-    """Input segmentation or label map, model, class mapping, sampling settings and output volume."""
+    """Input segmentation or label map, the job's parameters (``semantic``) and the output volume."""
 
-    inputNode: vtkMRMLNode
+    inputNode: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]
     referenceVolume: vtkMRMLScalarVolumeNode
-    modelId: str = "spade-ct"
-    classMapping: str = ""  # "segment name=model class, ..."
-    unknownClasses: str = "error"
-    steps: Annotated[int, WithinRange(1, 1000)] = 20
-    guidance: Annotated[float, WithinRange(0.0, 10.0)] = 1.5
-    seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
+    semantic: SemanticParametersPack
     outputVolume: vtkMRMLScalarVolumeNode
 
 
@@ -75,16 +76,13 @@ class SemanticSynthesisParameterNode:
 
 
 class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    POLL_MS = 100
-
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.tasks = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._job = None
-        self._pollTimer = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -93,11 +91,8 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SemanticSynthesisLogic()
-        self._pollTimer = qt.QTimer()
-        self._pollTimer.setInterval(self.POLL_MS)
-        self._pollTimer.connect("timeout()", self._poll)
+        self.tasks = TaskRunner(qt_scheduler(100))
 
-        self.ui.inputSelector.nodeTypes = ["vtkMRMLSegmentationNode", "vtkMRMLLabelMapVolumeNode"]
         self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.previewButton.connect("clicked(bool)", self.onPreviewButton)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -108,10 +103,10 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.populateModels()
         self.initializeParameterNode()
-        self._checkTorch()
+        self.updateButtons()
 
     def cleanup(self) -> None:
-        self._cancelJob()
+        self.tasks.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -123,7 +118,7 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self._parameterNodeGuiTag = None
 
     def onSceneStartClose(self, caller, event) -> None:
-        self._cancelJob()
+        self.tasks.cancel()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -143,7 +138,7 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            index = self.ui.modelSelector.findData(self._parameterNode.modelId)
+            index = self.ui.modelSelector.findData(self._parameterNode.semantic.model_id)
             if index >= 0:
                 self.ui.modelSelector.setCurrentIndex(index)
 
@@ -166,17 +161,19 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.stepsSpinBox.enabled = isDiffusion
         self.ui.guidanceSpinBox.enabled = isDiffusion
         if self._parameterNode:
-            self._parameterNode.modelId = modelId
+            self._parameterNode.semantic.model_id = modelId
 
-    def _checkTorch(self) -> None:
-        from medsynth.mrml.semantic_logic import torch_available
-
-        if not torch_available():
-            self.ui.statusLabel.text = _(
-                "PyTorch is not installed. Install the PyTorch extension (Extensions Manager) and use its "
-                "PyTorch Utils module to install torch, then restart Slicer.")
-            self.ui.applyButton.enabled = False
-            self.ui.previewButton.enabled = False
+    def updateButtons(self) -> None:
+        """While a job runs only Cancel is live: a second job would lose its result."""
+        busy = self.tasks.busy
+        missing = missing_packages()
+        self.ui.previewButton.enabled = not busy
+        self.ui.anotherSampleButton.enabled = not busy
+        self.ui.applyButton.enabled = True
+        self.ui.applyButton.text = _("Cancel") if busy else _("Generate volume")
+        if missing and not busy:
+            self.ui.statusLabel.text = _("Generation needs {names}: press a button to install them "
+                                         "(torch through the PyTorch extension).").format(names=", ".join(missing))
 
     # --- actions --------------------------------------------------------------------------------------
     def onPreviewButton(self) -> None:
@@ -186,110 +183,74 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             sliceNode = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceNode()
             center = [sliceNode.GetSliceToRAS().GetElement(row, 3) for row in range(3)]
             index = self.logic.slice_index_at(labels, center)
-            self._start(labels, slices=[index], what=_("slice {index}").format(index=index))
+            self.start(labels, slices=[index], what=_("slice {index}").format(index=index))
 
     def onApplyButton(self) -> None:
-        if self._job is not None:
-            self._cancelJob()
+        if self.tasks.busy:
+            self.tasks.cancel()
             return
         with slicer.util.tryWithErrorDisplay(_("Could not generate the volume."), waitCursor=True):
             labels = self.logic.read_labels(self._parameterNode.inputNode)
-            self._start(labels, slices="all", what=_("volume"))
+            self.start(labels, slices="all", what=_("volume"))
 
     def onAnotherSampleButton(self) -> None:
-        self._parameterNode.seed = (self._parameterNode.seed + 1) % (2**31 - 1)
+        if self.tasks.busy:
+            return
+        self._parameterNode.semantic.seed = (self._parameterNode.semantic.seed + 1) % (2**31 - 1)
         self.onApplyButton()
 
-    def _start(self, labels, slices, what: str) -> None:
-        from medsynth.generative.class_mapping import parse_mapping
-        from medsynth.jobs import CancelToken
+    def start(self, labels, slices, what: str) -> None:
+        from medsynth.mrml.installer import ensure_installed
 
+        if not ensure_installed("semantic", _("Semantic Synthesis")):
+            return
         p = self._parameterNode
-        body = "auto"
-        if p.referenceVolume:
-            from medsynth.mrml.volumes import node_to_volume
-
-            ct = node_to_volume(p.referenceVolume)
-            ct.require_same_grid(labels, "segmentation")
-            body = ct.array > -500
-        settings = dict(model_id=self.ui.modelSelector.currentData or p.modelId, slices=slices, seed=p.seed,
-                        steps=p.steps, guidance=p.guidance, class_mapping=parse_mapping(p.classMapping),
-                        unknown=p.unknownClasses or "error", body=body)
-        cancel = CancelToken()
-        messages = queue.Queue()
-
-        def work():
-            try:
-                volumes = self.logic.run(labels, progress=lambda f, m="": messages.put(("progress", f, m)),
-                                         cancel=cancel, **settings)
-                messages.put(("done", volumes, None))
-            except Exception as error:  # reported on the main thread
-                messages.put(("error", error, None))
-
-        self._job = {"thread": threading.Thread(target=work, name="MedSynth generate", daemon=True),
-                     "cancel": cancel, "messages": messages, "labels": labels, "what": what}
-        self.ui.applyButton.text = _("Cancel")
+        parameters = to_parameters(p.semantic)
+        if self.ui.modelSelector.currentData:
+            parameters.model_id = self.ui.modelSelector.currentData
+        body = self.logic.body_from(p.referenceVolume, labels)
+        self.tasks.start(
+            _("Generation"), lambda progress, cancel: self.logic.run(labels, parameters, slices, 1, body, progress, cancel),
+            kind="generate", on_progress=self.onProgress,
+            on_done=lambda volumes: self.finish(volumes, labels, what, parameters),
+            on_error=self.onFailed, on_cancelled=self.onCancelled)
         self.ui.progressBar.value = 0
         self.ui.statusLabel.text = _("Generating {what}...").format(what=what)
-        self._job["thread"].start()
-        self._pollTimer.start()
+        self.updateButtons()
 
-    def _poll(self) -> None:
-        job = self._job
-        if job is None:
-            self._pollTimer.stop()
-            return
-        while not job["messages"].empty():
-            kind, value, message = job["messages"].get()
-            if kind == "progress":
-                self.ui.progressBar.value = int(100 * value)
-                self.ui.statusLabel.text = message
-            elif kind == "done":
-                self._finish()
-                with slicer.util.tryWithErrorDisplay(_("Could not store the result."), waitCursor=True):
-                    node = self.logic.store(value[0], job["labels"], self._parameterNode.outputVolume)
-                    self._parameterNode.outputVolume = node
-                    slicer.util.setSliceViewerLayers(background=node)
-                    unknown = value[0].metadata.extra.get("unknown") or {}
-                    note = _(" Unknown classes painted as {cls}: {names}").format(
-                        cls=self._parameterNode.unknownClasses, names=", ".join(unknown.values())) if unknown else ""
-                    self.ui.statusLabel.text = _("Generated {what}.").format(what=job["what"]) + note
-                return
-            elif kind == "error":
-                self._finish()
-                from medsynth.errors import CancelledError
+    def onProgress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.statusLabel.text = message
 
-                if isinstance(value, CancelledError):
-                    self.ui.statusLabel.text = _("Cancelled; the scene was not changed.")
-                else:
-                    slicer.util.errorDisplay(_("Generation failed: {error}").format(error=value))
-                    self.ui.statusLabel.text = str(value)
-                return
-
-    def _finish(self) -> None:
-        self._pollTimer.stop()
-        self._job = None
-        self.ui.applyButton.text = _("Generate volume")
+    def finish(self, volumes, labels, what: str, parameters) -> None:
+        self.updateButtons()
         self.ui.progressBar.value = 100
+        with slicer.util.tryWithErrorDisplay(_("Could not store the result."), waitCursor=True):
+            node = self.logic.store(volumes[0], labels, self._parameterNode.outputVolume)
+            self._parameterNode.outputVolume = node
+            slicer.util.setSliceViewerLayers(background=node, fit=False)
+            unknown = volumes[0].metadata.extra.get("unknown") or {}
+            note = _(" Unknown classes painted as {cls}: {names}").format(
+                cls=parameters.unknown_classes, names=", ".join(unknown.values())) if unknown else ""
+            self.ui.statusLabel.text = _("Generated {what}.").format(what=what) + note
 
-    def _cancelJob(self) -> None:
-        if self._job is not None:
-            self._job["cancel"].cancel()
+    def onFailed(self, error) -> None:
+        self.updateButtons()
+        self.ui.statusLabel.text = str(error)
+        slicer.util.errorDisplay(_("Generation failed: {error}").format(error=error))
+
+    def onCancelled(self) -> None:
+        self.updateButtons()
+        self.ui.statusLabel.text = _("Cancelled; the scene was not changed.")
 
 
 #
 # SemanticSynthesisLogic
 #
 
-try:
-    from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
-except ImportError:  # the library is missing: the hub module explains how to install it
-    logging.exception("MedSynth library not found")
-    SemanticSynthesisMRMLLogic = object
 
-
-class SemanticSynthesisLogic(ScriptedLoadableModuleLogic, SemanticSynthesisMRMLLogic):
-    """Thin adapter: the Slicer logic base plus the library's MRML logic (medsynth.mrml.semantic_logic)."""
+class SemanticSynthesisLogic(ScriptedLoadableModuleLogic, SemanticLogic):
+    """Thin adapter: the Slicer logic base plus the library's logic (medsynth.module_logic.semantic)."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
@@ -304,30 +265,35 @@ class SemanticSynthesisLogic(ScriptedLoadableModuleLogic, SemanticSynthesisMRMLL
 
 
 class SemanticSynthesisTest(ScriptedLoadableModuleTest):
-    """Runs in Slicer: the LIDC label map as a segmentation -> the demo GAN -> a CT on its grid."""
+    """Runs in Slicer without network: an analytic abdomen's label map -> the demo GAN -> a CT on its grid."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_generate_from_lidc_segmentation()
+        self.test_generate_from_a_phantom_segmentation()
 
-    def test_generate_from_lidc_segmentation(self):
+    def test_generate_from_a_phantom_segmentation(self):
         import numpy as np
 
-        from medsynth.data import fetch
-        from medsynth.io import read_labelmap
         from medsynth.mrml import labelmap_to_segmentation, node_to_volume
+        from medsynth.phantoms import abdomen_phantom
+        from medsynth.volume import LabelMap, LabelTable
 
-        self.delayDisplay("Generating a CT slab from the LIDC-IDRI-0001 segmentation")
-        folder = fetch("lidc")
-        labels = read_labelmap(folder / "labels.nii.gz", folder / "structures.csv")
+        if missing_packages():
+            self.skipTest(f"Install {', '.join(missing_packages())} first (the PyTorch extension gives torch)")
+        self.delayDisplay("Generating a CT slab from an analytic segmentation")
+        ct, liver = abdomen_phantom()
+        body = ct.array > -500
+        array = np.where(liver.array > 0, 2, np.where(body, 1, 0)).astype(np.uint8)
+        labels = LabelMap(array, ct.ijk_to_ras, table=LabelTable({1: "body", 2: "liver"}))
         segmentation = labelmap_to_segmentation(labels)
-        node = SemanticSynthesisLogic().generate(segmentation, "spade-ct", slices="60..62")[0]
+        parameters = SemanticParameters(class_mapping="body=soft_tissue")
+        node = SemanticSynthesisLogic().generate(segmentation, parameters, slices="28..30")[0]
         volume = node_to_volume(node)
         self.assertTrue(volume.same_grid(labels))
-        lung = np.isin(labels.array[60:63], range(10, 15))
-        liver = labels.array[60:63] == 5
-        self.assertLess(np.median(volume.array[60:63][lung]), np.median(volume.array[60:63][liver]) - 500)
+        inside = volume.array[28:31][array[28:31] == 2]
+        outside = volume.array[28:31][array[28:31] == 0]
+        self.assertGreater(float(np.median(inside)), float(np.median(outside)) + 500)
         self.delayDisplay("Test passed")

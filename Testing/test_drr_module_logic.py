@@ -1,8 +1,9 @@
 """DRRProjection's MRML logic on real MRML (slicer-core) with LIDC-IDRI-0001.
 
-Parameter node -> DRR node equal to the library's projection; C-arm transform <-> pose round trip;
-"aim here"; projected markups on the fiducial's pixel; sweeps; bad input raises the library's
-clear errors and leaves the scene unchanged.
+The module's parameter node (its ``drr`` pack is the library's DRRParameters) -> DRR node equal
+to the library's projection; C-arm transform <-> pose round trip; "aim here"; projected markups on
+the fiducial's pixel; sweeps; bad input raises the library's clear errors and leaves the scene
+unchanged.
 """
 
 from __future__ import annotations
@@ -14,27 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medsynth.drr.parameters import CArmPose, DRRParameters
+from medsynth.drr.poses import sweep_angles
 from medsynth.errors import CancelledError, GeometryError, InputError, NotHUError
-from medsynth.geometry import load_preset, preset_names
 from medsynth.jobs import CancelToken
+from medsynth.parameters import updated
 from medsynth.volume import Volume, VolumeMetadata
 
 slicer = pytest.importorskip("slicer")
 
 from medsynth import drr  # noqa: E402
+from medsynth.module_logic import carm_models  # noqa: E402
+from medsynth.module_logic.drr import DRRLogic  # noqa: E402
 from medsynth.mrml import markups_from_points, node_to_volume, volume_to_node  # noqa: E402
-from medsynth.mrml import carm_models  # noqa: E402
+from medsynth.mrml.parameter_packs import store_parameters, to_parameters  # noqa: E402
 from medsynth.mrml.volumes import numpy_matrix, vtk_matrix  # noqa: E402
-from medsynth.mrml.drr_logic import (  # noqa: E402
-    GUI_PARAMETERS,
-    NODE_REFERENCES,
-    OUTPUT_KINDS,
-    PARAMETERS,
-    DRRProjectionMRMLLogic,
-    DRRRequest,
-    read_parameter_node,
-    write_parameter_node,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,82 +49,87 @@ def ct_node(mrml_scene, small_ct):
 
 @pytest.fixture(scope="module")
 def logic(mrml_scene):
-    return DRRProjectionMRMLLogic(device="cpu")
+    return DRRLogic()
 
 
-def small_request(ct: Volume, **changes) -> DRRRequest:
-    request = DRRRequest(detector_rows=64, detector_columns=72, pixel_spacing=4.5, isocenter=tuple(ct.center_ras),
-                         primary_angle=20.0, secondary_angle=-10.0)
-    return request.replace(**changes)
+def small_parameters(ct: Volume, **changes) -> DRRParameters:
+    """A small detector aimed at the CT's centre, LAO 20 CAUD 10; ``changes`` by dotted name."""
+    r, a, s = (float(v) for v in ct.center_ras)
+    parameters = DRRParameters(pose=CArmPose(primary_angle=20.0, secondary_angle=-10.0, isocenter_r=r,
+                                             isocenter_a=a, isocenter_s=s),
+                               detector_rows=64, detector_columns=72, pixel_spacing=4.5, device="cpu")
+    return updated(parameters, changes)
 
 
 def node_count(scene) -> int:
     return scene.GetNumberOfNodes()
 
 
-# --- parameter node -> DRR node ------------------------------------------------------------------
+# --- the module's parameter node -> DRR node ---------------------------------------------------------
 def test_parameter_node_drr_equals_the_librarys_projection(mrml_scene, logic, ct_node, small_ct):
-    parameter_node = mrml_scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode", "DRRProjection")
-    request = small_request(small_ct, output_kind="radiograph")
-    write_parameter_node(parameter_node, request, ctVolume=ct_node)
-    read_back, nodes = read_parameter_node(parameter_node)
-    assert read_back == request and nodes["ctVolume"] is ct_node and nodes["outputVolume"] is None
+    from slicer_modules import load_module_file
 
-    outputs = logic.process_parameter_node(parameter_node)
-    assert len(outputs) == 1 and parameter_node.GetNodeReference("outputVolume") is outputs[0]
-    expected = drr.project(small_ct, request.carm(), spectrum="90kV", device="cpu")[0].as_volume("intensity")
+    module = load_module_file("DRRProjection")
+    parameter_node = module.DRRProjectionLogic().getParameterNode()
+    parameters = small_parameters(small_ct, output_kind="radiograph")
+    parameter_node.ctVolume = ct_node
+    store_parameters(parameter_node.drr, parameters)
+    assert to_parameters(parameter_node.drr) == parameters  # stored as strings in the node, read back exactly
+    assert parameter_node.parameterNode.GetParameter("drr.pose.primary_angle") == "20.0"
+
+    outputs = logic.process(parameter_node.ctVolume, to_parameters(parameter_node.drr), parameter_node.segmentation,
+                            parameter_node.outputVolume)
+    assert len(outputs) == 1
+    expected = drr.project(small_ct, parameters.carm(), spectrum="90kV", device="cpu")[0].as_volume("intensity")
     got = node_to_volume(outputs[0])
     assert got.array.shape == (1, 64, 72)
     np.testing.assert_allclose(got.array, expected.array, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(got.ijk_to_ras, expected.ijk_to_ras, atol=1e-6)
     # the detector's spacing, on the detector plane at SID from the source
     np.testing.assert_allclose(got.spacing[:2], [4.5, 4.5], atol=1e-9)
-    carm = request.carm()
+    carm = parameters.carm()
     np.testing.assert_allclose(got.ijk_to_ras_points([35.5, 31.5, 0.0]), carm.detector_center(), atol=1e-6)
 
     # a second run writes into the same output node; another pose gives another image
-    write_parameter_node(parameter_node, request.replace(primary_angle=-40.0), ctVolume=ct_node,
-                         outputVolume=outputs[0])
-    again = logic.process_parameter_node(parameter_node)
+    parameter_node.outputVolume = outputs[0]
+    parameter_node.drr.pose.primary_angle = -40.0
+    again = logic.process(ct_node, to_parameters(parameter_node.drr), None, parameter_node.outputVolume)
     assert again[0] is outputs[0]
     assert np.abs(node_to_volume(again[0]).array - expected.array).max() > 0.01
 
 
-def test_parameter_names_match_the_modules_parameter_node():
-    """The module's @parameterNodeWrapper fields are exactly what the library reads and writes."""
-    tree = ast.parse((ROOT / "DRRProjection" / "DRRProjection.py").read_text())
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+def test_render_key_ignores_output_references_and_follows_the_pose(mrml_scene, logic, ct_node, small_ct):
+    """A changed output reference must not start a preview that overwrites the user's DRR (issue item 7)."""
+    parameters = small_parameters(small_ct)
+    key = logic.render_key(ct_node, None, parameters)
+    assert logic.render_key(ct_node, None, small_parameters(small_ct)) == key
+    assert logic.render_key(ct_node, None, updated(parameters, {"pose.primary_angle": 21.0})) != key
 
-    def fields(class_name):
-        result = {}
-        for statement in classes[class_name].body:
-            if isinstance(statement, ast.AnnAssign):
-                default = ast.literal_eval(statement.value) if statement.value is not None else None
-                result[statement.target.id] = default
-        return result
 
-    wrapper, pose = fields("DRRProjectionParameterNode"), fields("DRRProjectionCArmPose")
-    names = {f"pose.{name}" for name in pose} | (set(wrapper) - {"pose"})
-    assert names == set(PARAMETERS) | set(GUI_PARAMETERS) | set(NODE_REFERENCES)
-    defaults = DRRRequest()
-    flat = {**{f"pose.{k}": v for k, v in pose.items()}, **wrapper}
-    for name, (attribute, _kind) in PARAMETERS.items():
-        value = defaults.isocenter[int(attribute[-1])] if attribute.startswith("isocenter.") else getattr(defaults, attribute)
-        assert flat[name] == value, name
-    for name, (_kind, default) in GUI_PARAMETERS.items():
-        assert flat[name] == default, name
-    presets = next(ast.literal_eval(n.value) for n in tree.body
-                   if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PRESETS")
-    assert presets == list(preset_names())
-    # the .ui binds every request parameter
-    ui = (ROOT / "DRRProjection" / "Resources" / "UI" / "DRRProjection.ui").read_text()
-    for name in list(PARAMETERS) + list(GUI_PARAMETERS) + list(NODE_REFERENCES):
-        assert f"<string>{name}</string>" in ui, name
+def test_first_ct_node_skips_label_maps_drrs_and_mr(mrml_scene, logic, ct_node, small_ct):
+    from medsynth.module_logic.drr import first_ct_node, looks_like_ct
+    from medsynth.mrml import labelmap_to_node
+    from medsynth.volume import LabelMap, LabelTable
+
+    scene = slicer.vtkMRMLScene()
+    logic_scene = DRRLogic(scene)
+    assert first_ct_node(scene) is None
+    labels = LabelMap(np.ones((4, 4, 4), np.uint8), table=LabelTable({1: "liver"}))
+    label_node = labelmap_to_node(labels, name="labels")
+    assert not looks_like_ct(label_node)
+    drr_node = logic.process(ct_node, small_parameters(small_ct, detector_rows=16, detector_columns=16,
+                                                       pixel_spacing=18.0))[0]
+    assert not looks_like_ct(drr_node) and looks_like_ct(ct_node)
+    mr = volume_to_node(Volume(np.full((4, 4, 4), 300.0, np.float32)), name="MR-like")
+    assert not looks_like_ct(mr)
+    assert first_ct_node(mrml_scene) is not None and looks_like_ct(first_ct_node(mrml_scene))
+    with pytest.raises(InputError, match="is a DRR"):
+        logic_scene.ct_volume(drr_node)
 
 
 # --- the C-arm in 3D -----------------------------------------------------------------------------
 def test_carm_transform_round_trip_and_models_follow_the_pose(mrml_scene, logic, small_ct):
-    carm = small_request(small_ct).carm()
+    carm = small_parameters(small_ct).carm()
     nodes = logic.show_carm(carm)
     transform = nodes.transform
     assert set(nodes.models) == set(carm_models.PART_STYLES)
@@ -178,7 +178,7 @@ def test_carm_transform_round_trip_and_models_follow_the_pose(mrml_scene, logic,
 def test_impossible_carm_pose_leaves_no_models(mrml_scene, logic, small_ct):
     before = node_count(mrml_scene)
     with pytest.raises(GeometryError, match="SOD"):
-        logic.show_carm(small_request(small_ct, sod=1100.0).carm())
+        logic.show_carm(small_parameters(small_ct, **{"pose.sod": 1100.0}).carm())
     assert node_count(mrml_scene) == before
 
 
@@ -187,14 +187,15 @@ def test_aim_here_puts_the_point_on_the_detector_centre(mrml_scene, logic, small
     liver = np.argwhere(lidc_labels.mask("liver"))  # (k, j, i)
     point = lidc_labels.ijk_to_ras_points(liver.mean(axis=0)[::-1])
     markups = markups_from_points(point[None], name="aim")
-    request = logic.aim_at_point(small_request(small_ct), markups)
-    np.testing.assert_allclose(request.isocenter, point)
+    parameters = small_parameters(small_ct)
+    pose = logic.aim_at_point(parameters.pose, markups)
+    np.testing.assert_allclose(pose.isocenter, point)
     for primary, secondary in ((0.0, 0.0), (35.0, -20.0), (-80.0, 30.0)):
-        carm = request.replace(primary_angle=primary, secondary_angle=secondary).carm()
+        carm = parameters.carm(CArmPose(primary, secondary, pose.sid, pose.sod, *pose.isocenter))
         np.testing.assert_allclose(carm.project_points(point[None])[0], [(72 - 1) / 2, (64 - 1) / 2], atol=1e-9)
     empty = markups_from_points(np.zeros((0, 3)), name="empty")
     with pytest.raises(InputError, match="empty"):
-        logic.aim_at_point(request, empty)
+        logic.aim_at_point(pose, empty)
 
 
 def test_projected_markups_land_on_the_fiducials_pixel(mrml_scene, logic, small_ct):
@@ -208,8 +209,8 @@ def test_projected_markups_land_on_the_fiducials_pixel(mrml_scene, logic, small_
     bead_node = volume_to_node(with_bead, name="LIDC with bead")
     plain_node = volume_to_node(small_ct, name="LIDC plain")
     bead_ras = small_ct.ijk_to_ras_points(centre_ijk)
-    request = small_request(small_ct, primary_angle=38.0, secondary_angle=17.0, output_kind="line_integral",
-                            detector_rows=96, detector_columns=96, pixel_spacing=2.0)
+    request = small_parameters(small_ct, **{"pose.primary_angle": 38.0, "pose.secondary_angle": 17.0},
+                               output_kind="line_integral", detector_rows=96, detector_columns=96, pixel_spacing=2.0)
     with_image = logic.process(bead_node, request)[0]
     plain_image = logic.process(plain_node, request)[0]
     shadow = (slicer.util.arrayFromVolume(with_image) - slicer.util.arrayFromVolume(plain_image))[0]
@@ -231,8 +232,8 @@ def test_projected_markups_land_on_the_fiducials_pixel(mrml_scene, logic, small_
 
 # --- sweeps and outputs --------------------------------------------------------------------------
 def test_sweep_gives_a_sequence_or_one_node_per_view(mrml_scene, logic, ct_node, small_ct):
-    request = small_request(small_ct, detector_rows=32, detector_columns=32, pixel_spacing=9.0)
-    angles = logic.sweep_angles(-30.0, 30.0, 30.0)
+    request = small_parameters(small_ct, detector_rows=32, detector_columns=32, pixel_spacing=9.0)
+    angles = sweep_angles(-30.0, 30.0, 30.0)
     assert angles == [-30.0, 0.0, 30.0]
     steps = []
     result = logic.sweep(ct_node, request, angles, axis="primary", as_sequence=True,
@@ -240,7 +241,7 @@ def test_sweep_gives_a_sequence_or_one_node_per_view(mrml_scene, logic, ct_node,
     sequence = result["sequence"]
     assert sequence.GetNumberOfDataNodes() == 3 and steps[-1] == 1.0
     assert [sequence.GetNthIndexValue(n) for n in range(3)] == ["-30", "0", "30"]
-    single = node_to_volume(logic.process(ct_node, request.replace(primary_angle=30.0))[0]).array
+    single = node_to_volume(logic.process(ct_node, updated(request, {"pose.primary_angle": 30.0}))[0]).array
     frame = slicer.util.arrayFromVolume(sequence.GetNthDataNode(2))
     np.testing.assert_allclose(frame, single, rtol=1e-6, atol=1e-7)
     assert result["browser"].GetNumberOfItems() == 3
@@ -248,11 +249,11 @@ def test_sweep_gives_a_sequence_or_one_node_per_view(mrml_scene, logic, ct_node,
     assert len(separate["nodes"]) == 2 and separate["sequence"] is None
     assert logic.carm_of_drr(separate["nodes"][1]).secondary_angle == 15.0
     with pytest.raises(InputError, match="step"):
-        logic.sweep_angles(0.0, 10.0, 0.0)
+        sweep_angles(0.0, 10.0, 0.0)
 
 
 def test_dual_energy_and_material_images(mrml_scene, logic, ct_node, small_ct):
-    request = small_request(small_ct, detector_rows=32, detector_columns=32, pixel_spacing=9.0)
+    request = small_parameters(small_ct, detector_rows=32, detector_columns=32, pixel_spacing=9.0)
     low, high = logic.process(ct_node, request.replace(output_kind="dual_energy"))
     low_image, high_image = (slicer.util.arrayFromVolume(n)[0] for n in (low, high))
     body = low_image > 0.5
@@ -264,7 +265,7 @@ def test_dual_energy_and_material_images(mrml_scene, logic, ct_node, small_ct):
 
 
 def test_preview_keeps_the_field_of_view_at_reduced_resolution(mrml_scene, logic, ct_node, small_ct):
-    request = small_request(small_ct, detector_rows=128, detector_columns=128, pixel_spacing=2.25, preview_factor=4)
+    request = small_parameters(small_ct, detector_rows=128, detector_columns=128, pixel_spacing=2.25, preview_factor=4)
     preview = node_to_volume(logic.process(ct_node, request, preview=True)[0])
     full_carm = request.carm()
     assert preview.array.shape == (1, 32, 32)
@@ -277,7 +278,7 @@ def test_preview_keeps_the_field_of_view_at_reduced_resolution(mrml_scene, logic
 def test_bad_inputs_raise_clear_errors_and_leave_the_scene_unchanged(mrml_scene, logic, ct_node, small_ct, pydicom_dir):
     from medsynth.io import list_dicom_series, read_dicom_series
 
-    request = small_request(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0)
+    request = small_parameters(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0)
     before = node_count(mrml_scene)
     with pytest.raises(InputError, match="No CT volume selected"):
         logic.process(None, request)
@@ -290,15 +291,16 @@ def test_bad_inputs_raise_clear_errors_and_leave_the_scene_unchanged(mrml_scene,
     with pytest.raises(NotHUError, match="Hounsfield"):
         logic.process(normalized, request)
     with pytest.raises(GeometryError, match="SOD"):
-        logic.process(ct_node, request.replace(sod=1020.0))
+        logic.process(ct_node, updated(request, {"pose.sod": 1020.0}))
     with pytest.raises(GeometryError, match="inside the volume"):
-        logic.process(ct_node, request.replace(sod=100.0, preset="angio", sid=950.0))
+        inside = request.pose.moved_to(np.add(request.pose.isocenter, (0.0, 260.0, 0.0)))  # source within the CT
+        logic.process(ct_node, request.replace(pose=CArmPose(0.0, 0.0, 1020.0, 250.0, *inside.isocenter)))
     with pytest.raises(GeometryError, match="mechanical range"):
-        logic.process(ct_node, request.replace(secondary_angle=120.0))
-    with pytest.raises(InputError, match="Unknown output"):
+        logic.process(ct_node, request.with_preset("angio").replace(pose=CArmPose(secondary_angle=80.0)))
+    with pytest.raises(InputError, match="output_kind is 'hologram'"):
         logic.process(ct_node, request.replace(output_kind="hologram"))
-    with pytest.raises(InputError, match="tube voltage"):
-        logic.process(ct_node, request.replace(spectrum="9000 volts"))
+    with pytest.raises(InputError, match="kv is 9000"):
+        logic.process(ct_node, request.replace(kv=9000.0))
     cancel = CancelToken()
     cancel.cancel()
     with pytest.raises(CancelledError):
@@ -318,7 +320,7 @@ def test_segmentation_materials(mrml_scene, logic, ct_node, small_ct, lidc_label
     materials = np.where(np.isin(labels, bone_values), 1, np.where(labels > 0, 2, 0)).astype(np.int16)
     segmentation = labelmap_to_segmentation(
         LabelMap(materials, small_ct.ijk_to_ras, table=LabelTable({1: "bone", 2: "soft tissue"})), name="materials")
-    request = small_request(small_ct, detector_rows=32, detector_columns=32, pixel_spacing=9.0, output_kind="bone")
+    request = small_parameters(small_ct, detector_rows=32, detector_columns=32, pixel_spacing=9.0, output_kind="bone")
     from_segments = slicer.util.arrayFromVolume(logic.process(ct_node, request, segmentation_node=segmentation)[0])[0]
     from_hu = slicer.util.arrayFromVolume(logic.process(ct_node, request)[0])[0]
     assert from_segments.max() > 0 and not np.allclose(from_segments, from_hu)
@@ -338,7 +340,7 @@ def test_every_logic_call_of_the_widget_exists():
     tree = ast.parse(text)
     module_logic = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DRRProjectionLogic")
     own = {n.name for n in module_logic.body if isinstance(n, ast.FunctionDef)}
-    missing = sorted(name for name in called if name not in own and not hasattr(DRRProjectionMRMLLogic, name))
+    missing = sorted(name for name in called if name not in own and not hasattr(DRRLogic, name))
     assert called and not missing, f"the widget calls missing logic methods: {missing}"
 
 
@@ -347,7 +349,7 @@ def test_deepdrr_renderer_is_optional_and_says_what_is_missing(mrml_scene, logic
     from medsynth.drr.deepdrr_backend import ENVIRONMENT_VARIABLE, DeepDRRUnavailable
     from medsynth.errors import DeviceError
 
-    request = small_request(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0, backend="deepdrr")
+    request = small_parameters(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0, backend="deepdrr")
     before = node_count(mrml_scene)
     with pytest.raises(InputError, match="MedSynth renderer"):
         logic.process(ct_node, request.replace(output_kind="bone"))
@@ -356,7 +358,7 @@ def test_deepdrr_renderer_is_optional_and_says_what_is_missing(mrml_scene, logic
     with pytest.raises(DeepDRRUnavailable, match=ENVIRONMENT_VARIABLE) as raised:
         logic.process(ct_node, request)
     assert isinstance(raised.value, DeviceError)
-    with pytest.raises(InputError, match="Unknown renderer"):
+    with pytest.raises(InputError, match="backend is 'raytracer9000'"):
         logic.process(ct_node, request.replace(backend="raytracer9000"))
     assert node_count(mrml_scene) == before
 
@@ -364,8 +366,8 @@ def test_deepdrr_renderer_is_optional_and_says_what_is_missing(mrml_scene, logic
 def test_a_changed_ct_is_read_again(mrml_scene, logic, small_ct):
     """The live-preview caches follow the CT node: editing its voxels changes the next DRR."""
     node = volume_to_node(small_ct, name="edited")
-    request = small_request(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0,
-                            output_kind="line_integral")
+    request = small_parameters(small_ct, detector_rows=16, detector_columns=16, pixel_spacing=18.0,
+                               output_kind="line_integral")
     first = node_to_volume(logic.process(node, request)[0]).array
     assert node_to_volume(logic.process(node, request)[0]).array.tolist() == first.tolist()  # cached, same
     slicer.util.updateVolumeFromArray(node, np.full(small_ct.array.shape, -1000, np.int16))  # all air now
@@ -381,7 +383,7 @@ def test_kernels_warm_up_in_the_background(monkeypatch, caplog):
     from medsynth import drr
 
     caplog.set_level(logging.INFO)
-    thread = DRRProjectionMRMLLogic.warm_up_in_background()
+    thread = DRRLogic.warm_up_in_background()
     assert thread.daemon
     thread.join(timeout=600)
     assert not thread.is_alive()
@@ -391,6 +393,6 @@ def test_kernels_warm_up_in_the_background(monkeypatch, caplog):
         raise RuntimeError("no kernels")
 
     monkeypatch.setattr(drr, "warm_up", broken)
-    failed = DRRProjectionMRMLLogic.warm_up_in_background()
+    failed = DRRLogic.warm_up_in_background()
     failed.join(timeout=60)
     assert "could not prepare the DRR kernels" in caplog.text and "no kernels" in caplog.text

@@ -29,8 +29,8 @@ def colour_fraction(picture: np.ndarray, rgb, tolerance: float = 60.0) -> float:
 
 
 def test_scene_shows_ct_and_carm_parts_and_follows_the_pose(coarse_ct):
-    from medsynth.mrml.carm_models import PART_STYLES
-    from medsynth.mrml.scene_pictures import ct_surfaces, render_scene
+    from medsynth.module_logic.carm_models import PART_STYLES
+    from medsynth.module_logic.scene_pictures import ct_surfaces, render_scene
 
     surfaces = ct_surfaces(coarse_ct, target_voxel_mm=4.0)
     assert all(polydata.GetNumberOfCells() > 1000 for polydata, _, _ in surfaces)  # skin and bone

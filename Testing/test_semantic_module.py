@@ -45,12 +45,13 @@ def slab_segmentation(mrml_scene, lidc_labels):
 
 def test_segmentation_to_synthetic_ct_node_on_the_input_grid(mrml_scene, lidc_segmentation, lidc_labels):
     from medsynth.mrml import node_to_volume
-    from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
+    from medsynth.generative.parameters import SemanticParameters
+    from medsynth.module_logic.semantic import SemanticLogic
 
-    logic = SemanticSynthesisMRMLLogic()
+    logic = SemanticLogic()
     assert {"spade-ct", "diffusion-ct"} <= {entry.id for entry in logic.label_models()}
     messages = []
-    nodes = logic.generate(lidc_segmentation, "spade-ct", slices="58..63", seed=1,
+    nodes = logic.generate(lidc_segmentation, SemanticParameters(seed=1), slices="58..63",
                            progress=lambda f, m="": messages.append(f))
     assert len(nodes) == 1 and messages[-1] == 1.0
     ct = node_to_volume(nodes[0])
@@ -68,14 +69,15 @@ def test_segmentation_to_synthetic_ct_node_on_the_input_grid(mrml_scene, lidc_se
     labels_map = lidc_labels  # what read_labels gave generate (same grid and names, checked above)
     index = logic.slice_index_at(labels_map, lidc_labels.ijk_to_ras_points(np.array([256, 256, 70])))
     assert index == 70
-    volume = logic.run(labels_map, "spade-ct", slices=[index])[0]
+    volume = logic.run(labels_map, SemanticParameters(), slices=[index])[0]
     logic.store(volume, labels_map, nodes[0])
     updated = node_to_volume(nodes[0])
     assert np.array_equal(updated.array[58:64], slab) and updated.array[70].max() > 0
 
 
 def test_unknown_segment_name_is_the_clear_error_and_the_scene_is_unchanged(mrml_scene, slab_segmentation):
-    from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
+    from medsynth.generative.parameters import SemanticParameters
+    from medsynth.module_logic.semantic import SemanticLogic
 
     segmentation = slab_segmentation.GetSegmentation()
     segment_id = segmentation.GetSegmentIdBySegmentName("liver")
@@ -83,11 +85,11 @@ def test_unknown_segment_name_is_the_clear_error_and_the_scene_is_unchanged(mrml
     before = mrml_scene.GetNumberOfNodes()
     try:
         with pytest.raises(InputError, match=r"does not know these classes: 'Segment_7 \(my blob\)'"):
-            SemanticSynthesisMRMLLogic().generate(slab_segmentation, "spade-ct", slices="5")
+            SemanticLogic().generate(slab_segmentation, SemanticParameters(), slices="5")
         assert mrml_scene.GetNumberOfNodes() == before
         # an explicit mapping fixes it
-        nodes = SemanticSynthesisMRMLLogic().generate(slab_segmentation, "spade-ct", slices="5",
-                                                      class_mapping={"Segment_7 (my blob)": "liver"})
+        nodes = SemanticLogic().generate(slab_segmentation, SemanticParameters(class_mapping="Segment_7 (my blob)=liver"),
+                                         slices="5")
         assert len(nodes) == 1
     finally:
         segmentation.GetSegment(segment_id).SetName("liver")
@@ -95,25 +97,26 @@ def test_unknown_segment_name_is_the_clear_error_and_the_scene_is_unchanged(mrml
 
 def test_cancel_leaves_no_node(mrml_scene, slab_segmentation):
     from medsynth.jobs import CancelToken
-    from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
+    from medsynth.generative.parameters import SemanticParameters
+    from medsynth.module_logic.semantic import SemanticLogic
 
     token = CancelToken()
     token.cancel()
     before = mrml_scene.GetNumberOfNodes()
     with pytest.raises(CancelledError):
-        SemanticSynthesisMRMLLogic().generate(slab_segmentation, "spade-ct", slices="2..8", cancel=token)
+        SemanticLogic().generate(slab_segmentation, SemanticParameters(), slices="2..8", cancel=token)
     assert mrml_scene.GetNumberOfNodes() == before
 
 
 def test_label_map_node_input_uses_its_color_names(mrml_scene, lidc_labels):
     from medsynth.mrml import labelmap_to_node
-    from medsynth.mrml.semantic_logic import SemanticSynthesisMRMLLogic
+    from medsynth.module_logic.semantic import SemanticLogic
 
     node = labelmap_to_node(lidc_labels, name="LIDC labels")
-    labels = SemanticSynthesisMRMLLogic().read_labels(node)
+    labels = SemanticLogic().read_labels(node)
     assert labels.table.name(5) == "liver" and labels.same_grid(lidc_labels)
     with pytest.raises(InputError, match="Select an input"):
-        SemanticSynthesisMRMLLogic().read_labels(None)
+        SemanticLogic().read_labels(None)
 
 
 def test_batch_script_runs_with_plain_python_and_resumes(tmp_path, lidc_dir):

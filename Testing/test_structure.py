@@ -92,16 +92,39 @@ def module_level_imports(tree: ast.Module) -> set[str]:
     return names
 
 
+#: The only library packages that may import Slicer, Qt or VTK at module level: the node <-> object
+#: bridge and the modules' MRML logic built on it.
+SLICER_PACKAGES = ("mrml", "module_logic")
+
+
 def test_library_imports_slicer_only_in_its_mrml_bridge():
     package = ROOT / "MedSynth" / "medsynth"
     offenders = {}
     for path in package.rglob("*.py"):
-        if "mrml" in path.relative_to(package).parts:
+        if path.relative_to(package).parts[0] in SLICER_PACKAGES:
             continue
         found = module_level_imports(ast.parse(path.read_text())) & GUI_PACKAGES
         if found:
             offenders[str(path.relative_to(ROOT))] = sorted(found)
-    assert not offenders, f"GUI/Slicer imports outside medsynth/mrml: {offenders}"
+    assert not offenders, f"GUI/Slicer imports outside medsynth/mrml and medsynth/module_logic: {offenders}"
+
+
+def test_the_bridge_does_not_import_the_module_logic():
+    """Layering: module_logic builds on mrml, never the other way round."""
+    offenders = []
+    for path in (ROOT / "MedSynth" / "medsynth" / "mrml").rglob("*.py"):
+        if "medsynth.module_logic" in path.read_text():
+            offenders.append(path.name)
+    assert not offenders, f"medsynth/mrml imports medsynth.module_logic: {offenders}"
+
+
+def test_the_library_does_not_import_its_command_line():
+    """Layering: the CLI is a front door over the library, never a part of it."""
+    package = ROOT / "MedSynth" / "medsynth"
+    offenders = [str(path.relative_to(package)) for path in package.rglob("*.py")
+                 if path.relative_to(package).parts[0] not in ("cli", "demo") and "medsynth.cli" in path.read_text()]
+    batch = [str(path.relative_to(ROOT)) for path in ROOT.glob("*/Batch/*.py") if "medsynth.cli" in path.read_text()]
+    assert not offenders + batch, f"imports of medsynth.cli outside the CLI: {offenders + batch}"
 
 
 def test_library_imports_without_slicer_or_torch():

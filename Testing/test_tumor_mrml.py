@@ -41,9 +41,9 @@ def deep_point(lidc_ct, lidc_labels):
 
 @pytest.fixture()
 def logic():
-    from medsynth.mrml.tumor_logic import TumorSynthesisMRMLLogic
+    from medsynth.module_logic.tumor import TumorLogic
 
-    return TumorSynthesisMRMLLogic()
+    return TumorLogic()
 
 
 def ct_array(node) -> np.ndarray:
@@ -55,15 +55,15 @@ def ct_array(node) -> np.ndarray:
 def test_click_inside_the_liver_adds_a_tumor_segment_inside_it_and_undo_is_exact(
         scene_nodes, logic, deep_point, lidc_ct, lidc_labels):
     from medsynth.mrml import segment_names
-    from medsynth.mrml.tumor_logic import tumor_spec
+    from medsynth.tumor.parameters import TumorParameters
 
     ct_node, segmentation = scene_nodes
     before = ct_array(ct_node).copy()
     names_before = sorted(segment_names(segmentation).values())
-    liver_id = logic.find_liver_segment(segmentation)
+    liver_id = logic.find_organ_segment(segmentation, "liver")
     assert liver_id
 
-    tumors = logic.insert_tumor_at(ct_node, segmentation, liver_id, deep_point, tumor_spec("medium"), seed=3)
+    tumors = logic.insert_tumor_at(ct_node, segmentation, liver_id, deep_point, TumorParameters(tumor_type="medium", seed=3))
     assert len(tumors) == 1
     tumor_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
     assert tumor_id
@@ -85,14 +85,14 @@ def test_click_inside_the_liver_adds_a_tumor_segment_inside_it_and_undo_is_exact
 
 def test_click_outside_the_liver_gives_a_clear_error_and_changes_nothing(scene_nodes, logic, lidc_ct):
     from medsynth.mrml import segment_names
-    from medsynth.mrml.tumor_logic import tumor_spec
+    from medsynth.tumor.parameters import TumorParameters
 
     ct_node, segmentation = scene_nodes
     before = ct_array(ct_node).copy()
     names_before = segment_names(segmentation)
     lung = lidc_ct.ijk_to_ras_points([350.0, 250.0, 100.0])
     with pytest.raises(InputError, match="outside the liver"):
-        logic.insert_tumor_at(ct_node, segmentation, None, lung, tumor_spec("small"), seed=0)
+        logic.insert_tumor_at(ct_node, segmentation, None, lung, TumorParameters(tumor_type="small", seed=0))
     assert np.array_equal(ct_array(ct_node), before)
     assert segment_names(segmentation) == names_before
     assert not logic.can_undo
@@ -100,15 +100,15 @@ def test_click_outside_the_liver_gives_a_clear_error_and_changes_nothing(scene_n
 
 def test_two_clicks_one_segment_each_and_step_by_step_undo(scene_nodes, logic, deep_point, lidc_ct):
     from medsynth.mrml import segment_names
-    from medsynth.mrml.tumor_logic import tumor_spec
+    from medsynth.tumor.parameters import TumorParameters
 
     ct_node, segmentation = scene_nodes
     before = ct_array(ct_node).copy()
-    first = logic.insert_tumor_at(ct_node, segmentation, None, deep_point, tumor_spec("small"), seed=1,
+    first = logic.insert_tumor_at(ct_node, segmentation, None, deep_point, TumorParameters(tumor_type="small", seed=1),
                                   one_segment=False)
     after_first = ct_array(ct_node).copy()
     second_point = np.array(deep_point) + [25.0, 0.0, 0.0]
-    logic.insert_tumor_at(ct_node, segmentation, None, second_point, tumor_spec("tiny"), seed=1, one_segment=False)
+    logic.insert_tumor_at(ct_node, segmentation, None, second_point, TumorParameters(tumor_type="tiny", seed=1), one_segment=False)
     names = sorted(segment_names(segmentation).values())
     assert "Tumor 1" in names and "Tumor 2" in names
     mask_1 = logic.segment_mask(segmentation, segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor 1"),
@@ -123,15 +123,15 @@ def test_two_clicks_one_segment_each_and_step_by_step_undo(scene_nodes, logic, d
 
 
 def test_undo_restores_a_shared_tumor_segment_exactly(scene_nodes, logic, deep_point, lidc_ct):
-    from medsynth.mrml.tumor_logic import tumor_spec
+    from medsynth.tumor.parameters import TumorParameters
 
     ct_node, segmentation = scene_nodes
-    logic.insert_tumor_at(ct_node, segmentation, None, deep_point, tumor_spec("small"), seed=2)
+    logic.insert_tumor_at(ct_node, segmentation, None, deep_point, TumorParameters(tumor_type="small", seed=2))
     tumor_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
     first = logic.segment_mask(segmentation, tumor_id, lidc_ct)
     ct_first = ct_array(ct_node).copy()
     second = logic.insert_tumor_at(ct_node, segmentation, None, np.array(deep_point) + [25.0, 0.0, 0.0],
-                                   tumor_spec("tiny"), seed=2)
+                                   TumorParameters(tumor_type="tiny", seed=2))
     both = logic.segment_mask(segmentation, tumor_id, lidc_ct)
     assert both.sum() == first.sum() + second[0].voxels  # one "Tumor" segment holds both
     assert logic.undo()
@@ -144,13 +144,14 @@ def test_undo_restores_a_shared_tumor_segment_exactly(scene_nodes, logic, deep_p
 def test_output_volume_leaves_the_ct_untouched_and_random_tumors_fill_one_segment(scene_nodes, logic):
     import slicer
 
-    from medsynth.mrml.tumor_logic import describe, tumor_spec
+    from medsynth.module_logic.tumor import describe
+    from medsynth.tumor.parameters import TumorParameters
 
     ct_node, segmentation = scene_nodes
     before = ct_array(ct_node).copy()
     output = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT with tumors")
     progress = []
-    tumors = logic.insert_random_tumors(ct_node, segmentation, None, tumor_spec("small", count=3), seed=5,
+    tumors = logic.insert_random_tumors(ct_node, segmentation, None, TumorParameters(tumor_type="small", count=3, seed=5),
                                         output_node=output, progress=lambda f, m: progress.append(f))
     assert len(tumors) == 3 and progress[-1] == 1.0
     assert np.array_equal(ct_array(ct_node), before)
@@ -164,20 +165,20 @@ def test_output_volume_leaves_the_ct_untouched_and_random_tumors_fill_one_segmen
 def test_missing_or_empty_liver_segment_gives_clear_errors(scene_nodes, logic, lidc_ct):
     import slicer
 
-    from medsynth.mrml.tumor_logic import tumor_spec
+    from medsynth.tumor.parameters import TumorParameters
 
     ct_node, _ = scene_nodes
     empty = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "empty")
     empty.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
     with pytest.raises(InputError, match="No liver segment"):
-        logic.insert_tumor_at(ct_node, empty, None, lidc_ct.center_ras, tumor_spec("small"), seed=0)
+        logic.insert_tumor_at(ct_node, empty, None, lidc_ct.center_ras, TumorParameters(tumor_type="small", seed=0))
     segment_id = empty.GetSegmentation().AddEmptySegment("", "liver")
     with pytest.raises(InputError, match="empty"):
-        logic.insert_tumor_at(ct_node, empty, segment_id, lidc_ct.center_ras, tumor_spec("small"), seed=0)
+        logic.insert_tumor_at(ct_node, empty, segment_id, lidc_ct.center_ras, TumorParameters(tumor_type="small", seed=0))
     with pytest.raises(InputError, match="No segmentation"):
-        logic.insert_tumor_at(ct_node, None, None, lidc_ct.center_ras, tumor_spec("small"), seed=0)
+        logic.insert_tumor_at(ct_node, None, None, lidc_ct.center_ras, TumorParameters(tumor_type="small", seed=0))
     with pytest.raises(InputError, match="No CT"):
-        logic.insert_tumor_at(None, empty, None, lidc_ct.center_ras, tumor_spec("small"), seed=0)
+        logic.insert_tumor_at(None, empty, None, lidc_ct.center_ras, TumorParameters(tumor_type="small", seed=0))
     slicer.mrmlScene.RemoveNode(empty)
 
 

@@ -1,19 +1,20 @@
-"""TumorSynthesis: paint realistic synthetic liver tumors where you click, or many at random.
+"""TumorSynthesis: paint realistic synthetic tumors where you click, or many at random.
 
-The work is done by the medsynth library: ``medsynth.mrml.tumor_logic`` (nodes -> synthesis ->
-nodes, undo) and ``medsynth.tumor`` (placement, shape, texture, appearance). This file only binds
-the GUI to the parameter node and calls that logic.
+The work is done by the medsynth library: ``medsynth.module_logic.tumor`` (nodes -> synthesis ->
+nodes, undo) and ``medsynth.tumor`` (placement, shape, texture, appearance). This file binds the
+GUI to the parameter node (whose ``tumor`` member is the library's TumorParameters) and runs
+every action, clicks included, through the shared background-task helper.
 """
 
 import logging
-from typing import Annotated, Optional
+from typing import Optional
 
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -22,9 +23,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from medsynth.errors import CancelledError
-from medsynth.jobs import CancelToken
-from medsynth.mrml.tumor_logic import MODULE_TUMOR_TYPES, TumorSynthesisMRMLLogic, describe, tumor_spec
+from medsynth.jobs.tasks import TaskRunner
+from medsynth.module_logic.tumor import TumorLogic, describe
+from medsynth.mrml.parameter_packs import slicer_parameter_pack, to_parameters
+from medsynth.mrml.qt_scheduler import qt_scheduler
+from medsynth.tumor.parameters import TumorParameters
 
 #
 # TumorSynthesis
@@ -39,10 +42,11 @@ class TumorSynthesis(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["MedSynth developers"]
         self.parent.helpText = _(
-            "Paint realistic synthetic liver tumors into a CT: turn on 'Click to paint' and click inside the liver "
-            "in a slice view, or press 'Random tumors'. Tumors fit inside the liver, avoid vessels and each other, "
-            "take their intensity from this liver's own HU, and go into a 'Tumor' segment. Undo restores the CT "
-            "and the segmentation exactly. Batch use: TumorSynthesis/Batch/TumorSynthesisBatch.py."
+            "Paint realistic synthetic tumors into a CT: choose the organ and its segment, turn on 'Click to paint' "
+            "and click inside the organ in a slice view, or press 'Random tumors'. Tumors fit inside the organ, "
+            "avoid vessels and each other, take their intensity from the organ's own HU, and go into a 'Tumor' "
+            "segment. Undo restores the CT and the segmentation exactly. Batch use: the TumorSynthesisBatch.py "
+            "script installed next to this module, or the medsynth command line."
         )
         self.parent.acknowledgementText = _(
             "The method of Hu et al., 'Label-Free Liver Tumor Segmentation' (CVPR 2023), reimplemented clean-room "
@@ -54,24 +58,17 @@ class TumorSynthesis(ScriptedLoadableModule):
 # TumorSynthesisParameterNode
 #
 
+TumorParametersPack = slicer_parameter_pack(TumorParameters)
+
 
 @parameterNodeWrapper
 class TumorSynthesisParameterNode:
-    """What the module shows; medsynth.mrml.tumor_logic.tumor_spec turns it into a TumorSpec."""
+    """Nodes, the tumor job's parameters (``tumor``, the library's TumorParameters) and output options."""
 
     ctVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
-    liverSegmentID: str = ""
-    tumorType: Annotated[str, Choice(MODULE_TUMOR_TYPES)] = "medium"
-    diameterMm: Annotated[float, WithinRange(2.0, 150.0)] = 30.0
-    count: Annotated[int, WithinRange(0, 100)] = 0
-    density: Annotated[str, Choice(["hypo", "iso", "hyper"])] = "hypo"
-    capsule: bool = False
-    massEffect: bool = False
-    necrosis: bool = False
-    keepVessels: bool = False
-    allowOverlap: bool = False
-    seed: Annotated[int, WithinRange(0, 2147483647)] = 0
+    organSegmentID: str = ""
+    tumor: TumorParametersPack
     outputVolume: vtkMRMLScalarVolumeNode
     oneSegmentPerTumor: bool = False
 
@@ -88,10 +85,11 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.tasks = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._clicksNode = None
-        self._cancel = None
+        self._organ = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -100,6 +98,7 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = TumorSynthesisLogic()
+        self.tasks = TaskRunner(qt_scheduler())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -107,19 +106,20 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.paintModeButton.connect("toggled(bool)", self.onPaintModeToggled)
         self.ui.randomButton.connect("clicked(bool)", self.onRandomButton)
         self.ui.undoButton.connect("clicked(bool)", self.onUndoButton)
-        self.ui.liverSegmentSelector.connect("currentSegmentChanged(QString)", self.onLiverSegmentChanged)
+        self.ui.organSegmentSelector.connect("currentSegmentChanged(QString)", self.onOrganSegmentChanged)
 
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
         self.setPaintMode(False)
+        self.tasks.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        self.ui.paintModeButton.checked = False
+        self.ui.paintModeButton.checked = False  # ends paint mode: place mode and the click node go away
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -127,6 +127,7 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         self.ui.paintModeButton.checked = False
+        self.tasks.cancel()
         self.setParameterNode(None)
         self._clicksNode = None
         self.logic.reset()
@@ -138,7 +139,9 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.ctVolume:
-            self._parameterNode.ctVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            from medsynth.module_logic.drr import first_ct_node
+
+            self._parameterNode.ctVolume = first_ct_node(slicer.mrmlScene)
         if not self._parameterNode.segmentation:
             self._parameterNode.segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
 
@@ -159,53 +162,60 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if node is None:
             return
         segmentation = node.segmentation
-        if self.ui.liverSegmentSelector.currentNode() is not segmentation:
-            self.ui.liverSegmentSelector.setCurrentNode(segmentation)
-        if segmentation and not node.liverSegmentID:
-            liverId = self.logic.find_liver_segment(segmentation)
-            if liverId:
-                node.liverSegmentID = liverId
-        if node.liverSegmentID and self.ui.liverSegmentSelector.currentSegmentID() != node.liverSegmentID:
-            self.ui.liverSegmentSelector.setCurrentSegmentID(node.liverSegmentID)
-        ready = bool(node.ctVolume and segmentation and node.liverSegmentID)
-        busy = self._cancel is not None
-        self.ui.paintModeButton.enabled = ready and not busy
-        self.ui.randomButton.enabled = ready or busy
-        self.ui.randomButton.text = _("Cancel") if busy else _("Random tumors")
+        organ = node.tumor.organ
+        if self.ui.organSegmentSelector.currentNode() is not segmentation:
+            self.ui.organSegmentSelector.setCurrentNode(segmentation)
+        if segmentation and (not node.organSegmentID or organ != self._organ):
+            found = self.logic.find_organ_segment(segmentation, organ)  # the user's own choice stays otherwise
+            if found and found != node.organSegmentID:
+                node.organSegmentID = found
+        self._organ = organ
+        if node.organSegmentID and self.ui.organSegmentSelector.currentSegmentID() != node.organSegmentID:
+            self.ui.organSegmentSelector.setCurrentSegmentID(node.organSegmentID)
+        ready = bool(node.ctVolume and segmentation and node.organSegmentID)
+        busy = self.tasks.busy
+        self.ui.paintModeButton.enabled = ready
+        self.ui.randomButton.enabled = (ready and not busy) or self.tasks.busy_with("random")
+        self.ui.randomButton.text = _("Cancel") if self.tasks.busy_with("random") else _("Random tumors")
         self.ui.undoButton.enabled = self.logic.can_undo and not busy
-        self.ui.diameterSliderWidget.enabled = node.tumorType == "custom"
-        tip = _("Select a CT, a segmentation and its liver segment first")
+        self.ui.diameterSliderWidget.enabled = node.tumor.tumor_type == "custom"
+        tip = _("Select a CT, a segmentation and its organ segment first")
         self.ui.paintModeButton.toolTip = _("Each click in a slice view inserts a tumor there") if ready else tip
-        self.logic.reset_if_inputs_changed(node.ctVolume, segmentation, node.liverSegmentID, node.outputVolume)
+        self.logic.reset_if_inputs_changed(node.ctVolume, segmentation, node.organSegmentID, node.outputVolume)
 
-    def onLiverSegmentChanged(self, segmentId) -> None:
-        if self._parameterNode and segmentId != self._parameterNode.liverSegmentID:
-            self._parameterNode.liverSegmentID = segmentId or ""
-
-    def spec(self):
-        node = self._parameterNode
-        return tumor_spec(node.tumorType, node.diameterMm, node.count, node.density, node.capsule, node.massEffect,
-                          node.necrosis, node.keepVessels, node.allowOverlap)
+    def onOrganSegmentChanged(self, segmentId) -> None:
+        if self._parameterNode and segmentId != self._parameterNode.organSegmentID:
+            self._parameterNode.organSegmentID = segmentId or ""
 
     # --- click to paint -----------------------------------------------------------------------------
     def onPaintModeToggled(self, enabled) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not start click-to-paint."), waitCursor=False):
+            if enabled and not self.ensureDependencies():
+                self.ui.paintModeButton.checked = False
+                return
             self.setPaintMode(enabled)
 
     def setPaintMode(self, enabled: bool) -> None:
+        """Place mode with a hidden, unsaved point list; everything is undone when paint mode ends."""
         interactionNode = slicer.app.applicationLogic().GetInteractionNode()
         if not enabled:
             if self._clicksNode is not None:
                 self.removeObserver(self._clicksNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
                                     self.onPointPlaced)
+                if self._clicksNode.GetScene() is not None:
+                    slicer.mrmlScene.RemoveNode(self._clicksNode)
+                self._clicksNode = None
+            interactionNode.SetPlaceModePersistence(0)
             if interactionNode.GetCurrentInteractionMode() == interactionNode.Place:
                 interactionNode.SetCurrentInteractionMode(interactionNode.ViewTransform)
             return
-        if self._clicksNode is None or slicer.mrmlScene.GetNodeByID(self._clicksNode.GetID()) is None:
+        if self._clicksNode is None or self._clicksNode.GetScene() is None:
             self._clicksNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", self.CLICKS_NODE_NAME)
+            self._clicksNode.SetSaveWithScene(False)
+            self._clicksNode.SetHideFromEditors(True)
             self._clicksNode.CreateDefaultDisplayNodes()
             self._clicksNode.GetDisplayNode().SetVisibility(False)
-        self.addObserver(self._clicksNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onPointPlaced)
+            self.addObserver(self._clicksNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onPointPlaced)
         selectionNode = slicer.app.applicationLogic().GetSelectionNode()
         selectionNode.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
         selectionNode.SetActivePlaceNodeID(self._clicksNode.GetID())
@@ -213,52 +223,63 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         interactionNode.SetCurrentInteractionMode(interactionNode.Place)
 
     def onPointPlaced(self, caller, event) -> None:
-        """A click in a slice view: insert a tumor there at once, then forget the point."""
+        """A click in a slice view: paint a tumor there (in the background), then forget the point."""
         count = caller.GetNumberOfControlPoints()
         if count == 0:
             return
         point = [0.0, 0.0, 0.0]
         caller.GetNthControlPointPositionWorld(count - 1, point)
         caller.RemoveAllControlPoints()
+        if self.tasks.busy:
+            self.ui.statusLabel.text = _("Still painting the previous tumor; click again in a moment.")
+            return
+        self.startAction("click", point)
+
+    # --- random tumors, undo ------------------------------------------------------------------------
+    def onRandomButton(self) -> None:
+        if self.tasks.busy_with("random"):
+            self.tasks.cancel()
+            return
+        if self.ensureDependencies():
+            self.startAction("random")
+
+    def startAction(self, kind: str, point=None) -> None:
+        """Check on the main thread, paint in the worker, commit on the main thread (or change nothing)."""
         node = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Could not insert a tumor here."), waitCursor=True):
-            tumors = self.logic.insert_tumor_at(node.ctVolume, node.segmentation, node.liverSegmentID, point,
-                                                self.spec(), node.seed, node.outputVolume,
-                                                one_segment=not node.oneSegmentPerTumor)
+        with slicer.util.tryWithErrorDisplay(_("Could not insert a tumor here."), waitCursor=False):
+            job = self.logic.start(node.ctVolume, node.segmentation, node.organSegmentID, to_parameters(node.tumor),
+                                   node.outputVolume, point_ras=point)
+            oneSegment = not node.oneSegmentPerTumor
+            self.tasks.start(_("Tumor"), lambda progress, cancel: self.logic.paint(job, progress, cancel), kind=kind,
+                             on_progress=self.onProgress,
+                             on_done=lambda result: self.finishAction(job, result, oneSegment),
+                             on_error=self.onActionFailed, on_cancelled=self.onActionCancelled)
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.visible = kind == "random"
+            self.onParameterNodeModified()
+
+    def onProgress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.progressBar.setFormat(f"%p% {message}")
+
+    def finishAction(self, job, result, oneSegment: bool) -> None:
+        self.ui.progressBar.visible = False
+        with slicer.util.tryWithErrorDisplay(_("Could not store the tumors."), waitCursor=False):
+            tumors = self.logic.commit(job, result, oneSegment)
             self.ui.statusLabel.text = describe(tumors)
             self.showOutput()
         self.onParameterNodeModified()
 
-    # --- random tumors, undo ------------------------------------------------------------------------
-    def onRandomButton(self) -> None:
-        if self._cancel is not None:
-            self._cancel.cancel()
-            return
-        node = self._parameterNode
-        self._cancel = CancelToken()
-        self.ui.progressBar.visible = True
+    def onActionFailed(self, error) -> None:
+        self.ui.progressBar.visible = False
         self.onParameterNodeModified()
+        with slicer.util.tryWithErrorDisplay(_("Could not insert the tumor."), waitCursor=False):
+            raise error
 
-        def progress(fraction, message=""):
-            self.ui.progressBar.value = int(100 * fraction)
-            self.ui.progressBar.setFormat(f"%p% {message}")
-            slicer.app.processEvents()  # keeps Cancel responsive between tumors
-
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Could not insert random tumors."), waitCursor=True):
-                try:
-                    tumors = self.logic.insert_random_tumors(
-                        node.ctVolume, node.segmentation, node.liverSegmentID, self.spec(), node.seed,
-                        node.outputVolume, one_segment=not node.oneSegmentPerTumor, progress=progress,
-                        cancel=self._cancel)
-                    self.ui.statusLabel.text = describe(tumors)
-                    self.showOutput()
-                except CancelledError:
-                    self.ui.statusLabel.text = _("Cancelled: nothing was changed.")
-        finally:
-            self._cancel = None
-            self.ui.progressBar.visible = False
-            self.onParameterNodeModified()
+    def onActionCancelled(self) -> None:
+        self.ui.progressBar.visible = False
+        self.ui.statusLabel.text = _("Cancelled: nothing was changed.")
+        self.onParameterNodeModified()
 
     def onUndoButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not undo."), waitCursor=True):
@@ -267,9 +288,21 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.onParameterNodeModified()
 
     def showOutput(self) -> None:
+        """Show the painted volume in the slice views that show its CT (others are left alone)."""
         node = self._parameterNode
         shown = node.outputVolume or node.ctVolume
-        slicer.util.setSliceViewerLayers(background=shown)
+        layoutManager = slicer.app.layoutManager()
+        for name in layoutManager.sliceViewNames():
+            composite = layoutManager.sliceWidget(name).mrmlSliceCompositeNode()
+            if composite.GetBackgroundVolumeID() in (None, "", node.ctVolume.GetID()):
+                composite.SetBackgroundVolumeID(shown.GetID())
+
+    def ensureDependencies(self) -> bool:
+        from medsynth.mrml.installer import ensure_installed
+
+        with slicer.util.tryWithErrorDisplay(_("Could not install what tumor synthesis needs."), waitCursor=True):
+            return ensure_installed("tumor", _("Tumor Synthesis"))
+        return False
 
 
 #
@@ -277,19 +310,19 @@ class TumorSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class TumorSynthesisLogic(ScriptedLoadableModuleLogic, TumorSynthesisMRMLLogic):
-    """Thin adapter: the logic lives in medsynth.mrml.tumor_logic.TumorSynthesisMRMLLogic.
+class TumorSynthesisLogic(ScriptedLoadableModuleLogic, TumorLogic):
+    """Thin adapter: the logic lives in medsynth.module_logic.tumor.TumorLogic.
 
     Usable without the GUI, e.g.::
 
         logic = TumorSynthesisLogic()
-        logic.insert_tumor_at(ctNode, segmentationNode, liverSegmentId, [10, 20, -150], tumor_spec("medium"), seed=0)
+        logic.insert_tumor_at(ctNode, segmentationNode, None, [10, 20, -150], TumorParameters(tumor_type="medium"))
         logic.undo()
     """
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        TumorSynthesisMRMLLogic.__init__(self)
+        TumorLogic.__init__(self)
 
     def getParameterNode(self):
         return TumorSynthesisParameterNode(super().getParameterNode())
@@ -312,26 +345,22 @@ class TumorSynthesisTest(ScriptedLoadableModuleTest):
         """An analytic abdomen (air, 40 HU body, 60 HU liver ellipsoid): click, check, undo bit-exact."""
         import numpy as np
 
+        from medsynth.dependencies import missing_for
         from medsynth.mrml import labelmap_to_segmentation, volume_to_node
-        from medsynth.volume import LabelMap, LabelTable, Volume, VolumeMetadata
+        from medsynth.phantoms import abdomen_phantom
 
+        if missing_for("tumor"):
+            self.skipTest("numba is not installed: install it from the MedSynth module")
         self.delayDisplay("Building an analytic CT with a liver")
-        k, j, i = np.mgrid[0:60, 0:160, 0:160]
-        body = (i - 80) ** 2 + (j - 80) ** 2 < 75 ** 2
-        liver = ((i - 80) / 55.0) ** 2 + ((j - 80) / 45.0) ** 2 + ((k - 30) / 26.0) ** 2 < 1
-        noise = np.random.default_rng(0).normal(0, 10, body.shape)
-        array = np.where(liver, 60.0, np.where(body, 40.0, -1000.0)) + noise
-        ct = Volume.from_spacing(array.astype(np.float32), (1.0, 1.0, 2.5), (0.0, 0.0, 0.0),
-                                 metadata=VolumeMetadata(modality="CT", units="HU"))
+        ct, liver = abdomen_phantom()
         ctNode = volume_to_node(ct, name="Phantom CT")
-        segmentation = labelmap_to_segmentation(
-            LabelMap(liver.astype(np.uint8), ct.ijk_to_ras, table=LabelTable({1: "liver"})), name="Phantom")
+        segmentation = labelmap_to_segmentation(liver, name="Phantom")
         logic = TumorSynthesisLogic()
         before = slicer.util.arrayFromVolume(ctNode).copy()
-        centre = ct.center_ras
+        small = TumorParameters(tumor_type="small", seed=1)
 
         self.delayDisplay("Clicking inside the liver")
-        tumors = logic.insert_tumor_at(ctNode, segmentation, None, centre, tumor_spec("small"), seed=1)
+        tumors = logic.insert_tumor_at(ctNode, segmentation, None, ct.center_ras, small)
         self.assertEqual(len(tumors), 1)
         self.assertEqual(tumors[0].realism["components"], 1)
         self.assertIsNotNone(segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor"))
@@ -339,8 +368,7 @@ class TumorSynthesisTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Clicking outside the liver gives a clear error")
         with self.assertRaises(ValueError):
-            logic.insert_tumor_at(ctNode, segmentation, None, ct.ijk_to_ras_points([2.0, 2.0, 2.0]),
-                                  tumor_spec("small"), seed=1)
+            logic.insert_tumor_at(ctNode, segmentation, None, ct.ijk_to_ras_points([2.0, 2.0, 2.0]), small)
 
         self.delayDisplay("Undo")
         self.assertTrue(logic.undo())

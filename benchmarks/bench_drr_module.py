@@ -58,7 +58,10 @@ def main() -> int:
     from medsynth.drr.display import to_uint8
     from medsynth.io import read_volume
     from medsynth.mrml import get_scene, volume_to_node
-    from medsynth.mrml.drr_logic import DRRProjectionMRMLLogic, DRRRequest
+    from medsynth.drr.parameters import DRRParameters
+    from medsynth.drr.poses import sweep_angles
+    from medsynth.module_logic.drr import DRRLogic
+    from medsynth.parameters import updated
     from medsynth.pictures import montage, save_picture, slice_to_image
 
     load_before = os.getloadavg()[0]
@@ -66,8 +69,12 @@ def main() -> int:
     ct = read_volume(fetch("lidc") / "ct.nii.gz", modality="CT")
     scene = get_scene()
     node = volume_to_node(ct, name="LIDC-IDRI-0001")
-    logic = DRRProjectionMRMLLogic(device="cpu")
-    request = DRRRequest.from_preset("mobile", detector_pixels=512, isocenter=tuple(ct.center_ras), preview_factor=4)
+    logic = DRRLogic()
+    request = DRRParameters.from_preset("mobile", detector_pixels=512, preview_factor=4, device="cpu")
+    request = request.replace(pose=request.pose.moved_to(ct.center_ras))
+
+    def at(primary, secondary, base=None):
+        return updated(base or request, {"pose.primary_angle": primary, "pose.secondary_angle": secondary})
     rng = np.random.default_rng(0)
     poses = [(float(a), float(b)) for a, b in zip(rng.uniform(-60, 60, 12), rng.uniform(-30, 30, 12))]
     rows = []
@@ -78,14 +85,14 @@ def main() -> int:
     first_use = time.perf_counter() - warm_start
     logic._volume_cache = logic._prepared_cache = None
 
-    (ct_volume, prepared), opening = timed(lambda: logic.prepared_volume(node))
+    (ct_volume, prepared), opening = timed(lambda: logic.prepared_volume(node, request))
     rows.append(("open: CT node -> Volume in HU -> packed for the projector", opening, None, "once per CT"))
 
     def preview(pose):
-        return logic.process(node, request.replace(primary_angle=pose[0], secondary_angle=pose[1]), preview=True)
+        return logic.process(node, at(*pose), preview=True)
 
     def library_preview(pose):
-        carm = request.replace(primary_angle=pose[0], secondary_angle=pose[1]).carm()
+        carm = at(*pose).carm()
         return drr.project(prepared, carm, preview=128, device="cpu")
 
     pairs = [paired(lambda p=p: preview(p), lambda p=p: library_preview(p), repeat=2)[1:] for p in poses]
@@ -93,9 +100,9 @@ def main() -> int:
     rows.append(("live preview step (128 x 128, same field of view), via the logic", preview_s, library_preview_s,
                  f"{1 / preview_s:.0f} previews/s"))
 
-    carm = request.replace(primary_angle=30.0, secondary_angle=20.0).carm()
+    carm = at(30.0, 20.0).carm()
     full_nodes, full_s, library_full_s = paired(
-        lambda: logic.process(node, request.replace(primary_angle=30.0, secondary_angle=20.0)),
+        lambda: logic.process(node, at(30.0, 20.0)),
         lambda: drr.project(prepared, carm, device="cpu"))
     rows.append(("full resolution 512 x 512 (slider stopped / Apply)", full_s, library_full_s,
                  f"{DEEPDRR_REPORTED_S / full_s:.1f}x faster than DeepDRR's reported {DEEPDRR_REPORTED_S} s/image (GPU)"))
@@ -106,16 +113,16 @@ def main() -> int:
         lambda: drr.project(prepared, dual_carm, outputs=("intensity", "log", "dual_energy"), device="cpu"), repeat=2)
     rows.append(("full resolution, dual-energy pair (2 nodes)", dual_s, library_dual_s, "one march, two spectra"))
 
-    angles = logic.sweep_angles(-90.0, 90.0, 15.0)
+    angles = sweep_angles(-90.0, 90.0, 15.0)
     sweep_request = request.replace(detector_rows=256, detector_columns=256, pixel_spacing=request.pixel_spacing * 2)
-    sweep_carms = [sweep_request.replace(primary_angle=a).carm() for a in angles]
+    sweep_carms = [at(a, 0.0, sweep_request).carm() for a in angles]
     _, sweep_s, library_sweep_s = paired(lambda: logic.sweep(node, sweep_request, angles, as_sequence=True),
                                          lambda: drr.project(prepared, sweep_carms, device="cpu"), repeat=1)
     rows.append((f"sweep of {len(angles)} poses at 256 x 256 into a Sequences node", sweep_s, library_sweep_s,
                  f"{sweep_s / len(angles) * 1000:.0f} ms per view"))
 
     # pictures: what the preview and the settled image look like for the same pose
-    pose = request.replace(primary_angle=30.0, secondary_angle=20.0)
+    pose = at(30.0, 20.0)
     low = logic.process(node, pose, preview=True)[0]
     high = full_nodes[0]
     images = []

@@ -135,14 +135,15 @@ def bench_mrml_click(ct, labels, points, lines: list[str]) -> None:
     import slicer
 
     from medsynth.mrml import get_scene, labelmap_to_segmentation, volume_to_node
-    from medsynth.mrml.tumor_logic import TumorSynthesisMRMLLogic, tumor_spec
+    from medsynth.module_logic.tumor import TumorLogic
+    from medsynth.tumor.parameters import TumorParameters
     from medsynth.volume import LabelMap, LabelTable
 
     get_scene()
     node = volume_to_node(ct, name="CT")
     liver = LabelMap(labels.mask(LIVER).astype(np.uint8), labels.ijk_to_ras, table=LabelTable({1: "liver"}))
     segmentation = labelmap_to_segmentation(liver, name="liver")
-    logic = TumorSynthesisMRMLLogic()
+    logic = TumorLogic()
     before = slicer.util.arrayFromVolume(node).copy()
     spread = []  # clicks at least 30 mm apart
     for point in points:
@@ -157,7 +158,7 @@ def bench_mrml_click(ct, labels, points, lines: list[str]) -> None:
         start = time.perf_counter()
         try:
             _, cpu, wall, _ = measure(lambda: logic.insert_tumor_at(node, segmentation, None, point,
-                                                                    tumor_spec("medium"), seed=index), trace=False)
+                                                                    TumorParameters(seed=index)), trace=False)
         except ValueError:
             wall = None  # the drawn size does not fit at this point: refused with a clear error
         if first_wall is None:

@@ -97,15 +97,14 @@ def read_poses(path):
     entries = list(data.get("poses", []))
     sweep = data.get("sweep")
     if sweep:
-        from medsynth.mrml.drr_logic import DRRProjectionMRMLLogic
+        from medsynth.drr.poses import sweep_angles
 
         axis = sweep.get("axis", "primary")
         if axis not in ("primary", "secondary"):
             raise InputError(f"Sweep axis {axis!r}: use 'primary' (LAO/RAO) or 'secondary' (CRAN/CAUD).")
         try:
-            angles = DRRProjectionMRMLLogic.sweep_angles(_number(sweep.get("start"), "sweep start"),
-                                                         _number(sweep.get("stop"), "sweep stop"),
-                                                         _number(sweep.get("step"), "sweep step"))
+            angles = sweep_angles(_number(sweep.get("start"), "sweep start"), _number(sweep.get("stop"), "sweep stop"),
+                                  _number(sweep.get("step"), "sweep step"))
         except ValueError as error:
             raise InputError(str(error)) from None
         for angle in angles:
@@ -156,7 +155,8 @@ def run(args, progress):
     from medsynth.geometry import load_preset
     from medsynth.jobs import BatchItem, run_batch, sub_progress
     from medsynth.mrml import get_scene, save_node
-    from medsynth.mrml.drr_logic import OUTPUT_KINDS, DRRProjectionMRMLLogic, DRRRequest
+    from medsynth.drr.parameters import OUTPUT_KINDS, CArmPose, DRRParameters
+    from medsynth.module_logic.drr import DRRLogic
     from medsynth.drr.display import to_uint8
     from medsynth.pictures import save_picture, slice_to_image
 
@@ -166,9 +166,10 @@ def run(args, progress):
         raise ArgumentError("--rows must be at least 1")
     poses = read_poses(args.poses)
     preset = load_preset(args.preset)
-    request = DRRRequest.from_preset(args.preset, detector_pixels=args.rows, output_kind=args.output,
-                                     spectrum=args.spectrum, add_noise=args.photons is not None,
-                                     photons=args.photons or 10000, seed=args.seed)
+    kv = float(str(args.spectrum).lower().removesuffix("kv"))
+    request = DRRParameters.from_preset(args.preset, detector_pixels=args.rows, output_kind=args.output, kv=kv,
+                                        add_noise=args.photons is not None, photons=args.photons or 10000,
+                                        seed=args.seed, device=args.device or "auto")
     if args.columns:
         request = request.replace(detector_columns=args.columns)
     if args.spacing:
@@ -176,14 +177,14 @@ def run(args, progress):
     progress(0.0, f"loading {args.ct}")
     scene = get_scene()
     ct_node = _load_ct(args.ct)
-    logic = DRRProjectionMRMLLogic(device=args.device)
+    logic = DRRLogic()
     ct = logic.ct_volume(ct_node)  # checks HU now: a bad CT fails before any output
     items = []
     for name, pose in poses:
         isocenter = tuple(ct.center_ras) if pose["isocenter"] == "center" else tuple(pose["isocenter"])
-        items.append(BatchItem(name, request.replace(primary_angle=pose["primary"], secondary_angle=pose["secondary"],
-                                                     sid=pose.get("sid", preset.sid), sod=pose.get("sod", preset.sod),
-                                                     isocenter=isocenter)))
+        items.append(BatchItem(name, request.replace(pose=CArmPose(pose["primary"], pose["secondary"],
+                                                                   pose.get("sid", preset.sid), pose.get("sod", preset.sod),
+                                                                   *isocenter))))
     for item in items:  # every pose is checked before the first render
         item.payload.carm().validate(ct)
     suffix = "." + args.format

@@ -9,6 +9,8 @@ scene, exactly as in Slicer.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import numpy as np
@@ -41,22 +43,24 @@ def _titled(image: Image.Image, title: str) -> Image.Image:
 def run(out_dir: Path, progress: ProgressCallback | None = None, size: tuple[int, int] = (560, 420)) -> list[Path]:
     from medsynth import drr
     from medsynth.mrml import get_scene, node_to_volume, volume_to_node
-    from medsynth.mrml.drr_logic import DRRProjectionMRMLLogic, DRRRequest
-    from medsynth.mrml.scene_pictures import ct_surfaces, render_scene
+    from medsynth.drr.parameters import DRRParameters
+    from medsynth.module_logic.drr import DRRLogic
+    from medsynth.module_logic.scene_pictures import ct_surfaces, render_scene
 
     out_dir = Path(out_dir)
     report(progress, 0.0, "fetching LIDC-IDRI-0001")
     ct = read_volume(fetch("lidc") / "ct.nii.gz", modality="CT")
     get_scene()
     ct_node = volume_to_node(ct, name="LIDC-IDRI-0001")
-    logic = DRRProjectionMRMLLogic()
-    request = DRRRequest.from_preset("mobile", detector_pixels=DETECTOR_PIXELS, isocenter=tuple(ct.center_ras))
+    logic = DRRLogic()
+    request = DRRParameters.from_preset("mobile", detector_pixels=DETECTOR_PIXELS)
+    request = request.replace(pose=request.pose.moved_to(ct.center_ras))
     report(progress, 0.05, "skin and bone surfaces")
     surfaces = ct_surfaces(ct)
     written, panels = [], []
     for index, (stem, title, primary, secondary) in enumerate(POSES):
         step = sub_progress(progress, 0.1 + 0.35 * index, 0.1 + 0.35 * (index + 1))
-        pose = request.replace(primary_angle=primary, secondary_angle=secondary)
+        pose = request.replace(pose=dataclasses.replace(request.pose, primary_angle=primary, secondary_angle=secondary))
         node = logic.process(ct_node, pose, progress=sub_progress(step, 0.0, 0.6))[0]
         view = logic.carm_of_drr(node)
         image = node_to_volume(node).array[0]  # I/I0
@@ -70,7 +74,8 @@ def run(out_dir: Path, progress: ProgressCallback | None = None, size: tuple[int
     written.insert(0, save_picture(montage(panels, columns=2), out_dir / "drr.png"))
 
     report(progress, 0.85, "one march, many images")
-    carm = request.replace(primary_angle=30.0, secondary_angle=20.0, detector_rows=256, detector_columns=256,
+    carm = request.replace(pose=dataclasses.replace(request.pose, primary_angle=30.0, secondary_angle=20.0),
+                           detector_rows=256, detector_columns=256,
                            pixel_spacing=request.pixel_spacing * DETECTOR_PIXELS / 256).carm()
     projection = drr.project(ct, carm, outputs=("intensity", "log", "dual_energy", "materials"))[0]
     kinds = (("intensity", "radiograph I/I0"), ("log", "-log line integral"), ("bone_log", "bone only"),

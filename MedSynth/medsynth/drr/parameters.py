@@ -75,7 +75,7 @@ class DRRParameters:
     patient_position: Annotated[str, OneOf(PATIENT_POSITIONS), "HFS = head first supine"] = "HFS"
     detector_rows: Annotated[int, Range(8, 4096), "detector rows"] = DEFAULT_DETECTOR_PIXELS
     detector_columns: Annotated[int, Range(8, 4096), "detector columns"] = DEFAULT_DETECTOR_PIXELS
-    pixel_spacing: Annotated[float, Range(0.01, 10.0), "detector pixel spacing, mm"] = round(_MOBILE_SPACING, 6)
+    pixel_spacing: Annotated[float, Range(0.01, 50.0), "detector pixel spacing, mm"] = round(_MOBILE_SPACING, 6)
     kv: Annotated[float, Range(40.0, 150.0), "tube voltage, kV"] = 90.0
     added_al_mm: Annotated[float, Range(0.0, 20.0), "aluminium added to the kV's own filtration, mm"] = 0.0
     cu_mm: Annotated[float, Range(0.0, 5.0), "copper filtration, mm"] = 0.0

@@ -13,6 +13,7 @@ import numpy as np
 from medsynth.drr.materials import MAX_MATERIALS, HUThresholds, LabelMaterials, Material, material
 from medsynth.errors import InputError
 from medsynth.jobs.progress import ProgressCallback, report
+from medsynth.jobs.threads import PARALLEL_KERNELS
 from medsynth.volume import LabelMap, Volume
 
 #: A pseudo-material for plastimatch's monochromatic model: mu/rho is 1 at every energy, so the
@@ -125,7 +126,8 @@ def _downsample(prepared: PreparedVolume) -> PreparedVolume:
     mats = prepared.bits[: ck * factors[0], : cj * factors[1], : ci * factors[2]][:: factors[0], :: factors[1], :: factors[2]] & np.uint32(7)
     out = padded_empty(dens.shape)
     out[...] = dens
-    merge_bits(out.view(np.uint32), np.ascontiguousarray(mats, dtype=np.uint8))
+    with PARALLEL_KERNELS:
+        merge_bits(out.view(np.uint32), np.ascontiguousarray(mats, dtype=np.uint8))
     matrix = prepared.ijk_to_ras.copy()
     scale = np.array([factors[2], factors[1], factors[0]], dtype=float)
     # new voxel (0,0,0) is the centre of the first block: old index (f-1)/2
@@ -197,9 +199,10 @@ def prepare(
     label_array = np.ascontiguousarray(labels) if labels is not None else np.zeros((1, 1, 1), np.int32)
     if label_array.dtype not in (np.int16, np.int32, np.int64, np.uint8, np.uint16):
         label_array = label_array.astype(np.int32)
-    pack_hu(np.ascontiguousarray(hu), uppers, indices, label_array, lut.astype(np.int16), labels is not None,
-            1 if mode == "plastimatch" else 0, packed, material_index)
-    merge_bits(packed.view(np.uint32), material_index)
+    with PARALLEL_KERNELS:
+        pack_hu(np.ascontiguousarray(hu), uppers, indices, label_array, lut.astype(np.int16), labels is not None,
+                1 if mode == "plastimatch" else 0, packed, material_index)
+        merge_bits(packed.view(np.uint32), material_index)
     del material_index
     mats = [PLASTIMATCH] if mode == "plastimatch" else [material(n) for n in names]
     report(progress, 1.0, "prepared")

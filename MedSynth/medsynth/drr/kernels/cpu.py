@@ -381,8 +381,12 @@ def _group_interior(vol_u, strides, rows_u, rows_strides, shape, axes, span, coe
 
 
 @njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner, n_outer, n_inner, metric, out):
+def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner, o_first, n_outer, n_inner, metric,
+          out):
     """Per-material area densities (g/cm^2) of rays from ``src`` to detector points ``d0 + o d_outer + q d_inner``.
+
+    Marches the band of outer lines ``o_first <= o < o_first + n_outer`` (the caller marches a large
+    detector band by band, to check for a cancel in between); ``out`` is the whole image.
 
     ``vol_u``: the packed volume's memory as flat uint32 bits; ``strides``: its element strides
     along (i, j, k) (rows may be padded); ``rows_u``, ``rows_strides``: the same voxels laid out
@@ -398,7 +402,8 @@ def march(vol_u, strides, rows_u, rows_strides, shape, src, d0, d_outer, d_inner
     to four materials (see ``_group_planes``). More materials take a scalar loop per ray.
     """
     n_mat = out.shape[2]
-    for o in prange(n_outer):
+    for band_line in prange(n_outer):
+        o = o_first + band_line
         acc = np.zeros((LANES, 8), dtype=np.float32)
         axes = np.zeros((LANES, 4), dtype=np.int64)
         span = np.zeros((LANES, 2), dtype=np.int64)

@@ -1,9 +1,12 @@
-"""TumorSynthesis's MRML-facing logic: nodes -> ``medsynth.tumor.synthesize`` -> nodes, with undo.
+"""The TumorSynthesis module's logic: CT + segmentation nodes -> ``medsynth.tumor.synthesize`` -> nodes, with undo.
 
 The CT is painted in place in the volume node's own voxel array (no copy of the scan per
 click), the tumors go into a "Tumor" segment (or one segment per tumor), and every action
 can be undone bit for bit: the CT's changed boxes and the tumor segment's previous labelmap
-are kept. Used by the Slicer module and testable with ``slicer-core`` alone.
+are kept. An action runs in three steps so a GUI can paint in a worker thread: ``start``
+(main thread: reads the nodes, checks them), ``paint`` (any thread: the engine; the node is not
+told yet) and ``commit`` (main thread: the node is told, the segments change, undo is recorded).
+Used by the Slicer module and the web app, and testable with ``slicer-core`` alone.
 """
 
 from __future__ import annotations
@@ -19,29 +22,19 @@ from medsynth.errors import InputError
 from medsynth.jobs.progress import CancelToken, ProgressCallback
 from medsynth.mrml.app import get_scene
 from medsynth.mrml.segmentations import segmentation_to_labelmap
-from medsynth.mrml.volumes import node_to_volume, vtk_matrix
-from medsynth.tumor import Appearance, LiverContext, TumorDescription, TumorResult, TumorSpec, synthesize
+from medsynth.mrml.volumes import node_to_volume, numpy_matrix, vtk_matrix
+from medsynth.tumor import LiverContext, TumorDescription, TumorResult, synthesize
+from medsynth.tumor.parameters import TumorParameters
 from medsynth.volume import Volume, VolumeMetadata
 
 TUMOR_SEGMENT_NAME = "Tumor"
 TUMOR_COLOR = (0.9, 0.25, 0.2)
-
-
-#: Tumor types the module offers; "custom" means a free diameter.
-MODULE_TUMOR_TYPES = ["medium", "tiny", "small", "large", "mix", "custom"]
-
-
-def tumor_spec(tumor_type: str = "medium", diameter_mm: float = 30.0, count: int = 0, density: str = "hypo",
-               capsule: bool = False, mass_effect: bool = False, necrosis: bool = False, keep_vessels: bool = False,
-               allow_overlap: bool = False) -> TumorSpec:
-    """The TumorSpec for the module's parameters (count 0: the type's published range)."""
-    appearance = Appearance(density=density, capsule=capsule, mass_effect=mass_effect, necrosis=necrosis,
-                            keep_vessels=keep_vessels)
-    custom = tumor_type == "custom"
-    spec = TumorSpec(kind="mix" if custom else tumor_type, diameter_mm=float(diameter_mm) if custom else None,
-                     count=int(count) or None, appearance=appearance, allow_overlap=allow_overlap)
-    spec.validate()
-    return spec
+#: Segment names that stand for an organ (lower case; TotalSegmentator's names included).
+ORGAN_SEGMENT_NAMES = {
+    "liver": ("liver",),
+    "pancreas": ("pancreas",),
+    "kidney": ("kidney", "kidney_left", "kidney_right", "left kidney", "right kidney"),
+}
 
 
 def describe(tumors: list[TumorDescription]) -> str:
@@ -52,11 +45,11 @@ def describe(tumors: list[TumorDescription]) -> str:
         contrast_text = "n/a" if contrast is None else f"{contrast:+.0f} HU"
         lines.append(
             f"#{tumor.index} {tumor.kind}: {tumor.equivalent_diameter_mm:.0f} mm, {tumor.volume_ml:.1f} ml, "
-            f"{tumor.tumor_mean_hu:.0f} HU in a {tumor.parenchyma_hu:.0f} HU liver "
+            f"{tumor.tumor_mean_hu:.0f} HU in a {tumor.parenchyma_hu:.0f} HU organ "
             f"(contrast {contrast_text}), at R {tumor.center_ras[0]:.0f} "
             f"A {tumor.center_ras[1]:.0f} S {tumor.center_ras[2]:.0f}"
         )
-    return "\n".join(lines) if lines else "No tumor fitted: the liver has no room left for this size."
+    return "\n".join(lines) if lines else "No tumor fitted: the organ has no room left for this size."
 
 
 @dataclass
@@ -69,7 +62,21 @@ class _Action:
     segment_states: list = field(default_factory=list)  # (segment id, previous vtkOrientedImageData or None)
 
 
-class TumorSynthesisMRMLLogic:
+@dataclass
+class TumorJob:
+    """A checked tumor action, ready to paint: the target node, a view of its voxels and the organ."""
+
+    target: object  # the volume node painted
+    ct: Volume  # shares the node's voxel array
+    context: LiverContext
+    segmentation_node: object
+    parameters: TumorParameters
+    rng: np.random.Generator
+    point_ras: np.ndarray | None = None
+    avoid: list = field(default_factory=list)
+
+
+class TumorLogic:
     """Insert synthetic tumors into a CT volume node and a segmentation node; undo them."""
 
     def __init__(self) -> None:
@@ -77,29 +84,31 @@ class TumorSynthesisMRMLLogic:
         self._context_key = None
         self._context: LiverContext | None = None
         self._clicks = 0
+        self._inputs_key = None
 
     # --- inputs ------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the cached liver mask (call when the CT, segmentation or liver segment changes)."""
+        """Forget the cached organ mask (call when the CT, segmentation or organ segment changes)."""
         self._context_key = None
         self._context = None
 
-    def reset_if_inputs_changed(self, ct_node, segmentation_node, liver_segment_id, output_node=None) -> None:
-        """Forget the cached liver mask when the module's inputs point to other nodes or segments."""
+    def reset_if_inputs_changed(self, ct_node, segmentation_node, organ_segment_id, output_node=None) -> None:
+        """Forget the cached organ mask when the module's inputs point to other nodes or segments."""
         key = tuple(n.GetID() if n is not None else None for n in (ct_node, segmentation_node, output_node))
-        key += (liver_segment_id,)
-        if key != getattr(self, "_inputs_key", None):
+        key += (organ_segment_id,)
+        if key != self._inputs_key:
             self._inputs_key = key
             self.reset()
 
     @staticmethod
-    def find_liver_segment(segmentation_node) -> str | None:
-        """The ID of a segment named like the liver ("liver", "Liver", TotalSegmentator's name)."""
+    def find_organ_segment(segmentation_node, organ: str = "liver") -> str | None:
+        """The ID of the first segment named like ``organ`` ("liver", "Liver", TotalSegmentator's names)."""
         if segmentation_node is None:
             return None
+        names = ORGAN_SEGMENT_NAMES.get(organ, (organ,))
         segmentation = segmentation_node.GetSegmentation()
         for index in range(segmentation.GetNumberOfSegments()):
-            if segmentation.GetNthSegment(index).GetName().strip().lower() == "liver":
+            if segmentation.GetNthSegment(index).GetName().strip().lower() in names:
                 return segmentation.GetNthSegmentID(index)
         return None
 
@@ -126,22 +135,22 @@ class TumorSynthesisMRMLLogic:
             raise InputError("The CT volume node holds no image. Load a CT first.")
         matrix = vtk.vtkMatrix4x4()
         node.GetIJKToRASMatrix(matrix)
-        ijk_to_ras = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+        ijk_to_ras = numpy_matrix(matrix)
         if node.GetParentTransformNode() is not None:
             raise InputError(f"'{node.GetName()}' is under a transform: harden it first (Data module).")
         metadata = VolumeMetadata(modality=node.GetAttribute("DICOM.Modality"), units=node.GetAttribute("MedSynth.Units"),
                                   source=node.GetName())
         return Volume(slicer.util.arrayFromVolume(node), ijk_to_ras, metadata)
 
-    def _liver_context(self, ct_node, ct: Volume, segmentation_node, liver_segment_id) -> LiverContext:
+    def _organ_context(self, ct_node, ct: Volume, segmentation_node, segment_id, organ: str) -> LiverContext:
         if segmentation_node is None:
-            raise InputError("No segmentation selected. Choose the segmentation holding the liver.")
-        segment_id = liver_segment_id or self.find_liver_segment(segmentation_node)
+            raise InputError(f"No segmentation selected. Choose the segmentation holding the {organ}.")
+        segment_id = segment_id or self.find_organ_segment(segmentation_node, organ)
         segmentation = segmentation_node.GetSegmentation()
         if not segment_id or segmentation.GetSegment(segment_id) is None:
             raise InputError(
-                "No liver segment chosen. Pick the liver segment (for example from the TotalSegmentator "
-                "extension), or segment the liver in the Segment Editor first."
+                f"No {organ} segment chosen. Pick the {organ} segment (for example from the TotalSegmentator "
+                f"extension), or segment the {organ} in the Segment Editor first."
             )
         key = (ct_node.GetID(), segmentation_node.GetID(), segment_id, ct.array.shape)
         if self._context is None or self._context_key != key:
@@ -149,50 +158,65 @@ class TumorSynthesisMRMLLogic:
             mask = labels.array > 0
             if not mask.any():
                 raise InputError(
-                    f"The liver segment '{segmentation.GetSegment(segment_id).GetName()}' is empty. "
-                    "Segment the liver first (Segment Editor or TotalSegmentator)."
+                    f"The {organ} segment '{segmentation.GetSegment(segment_id).GetName()}' is empty. "
+                    f"Segment the {organ} first (Segment Editor or TotalSegmentator)."
                 )
             self._context = LiverContext(ct, mask)
             self._context_key = key
         self._context.ct = ct  # the same voxels, possibly a fresh view of them
         return self._context
 
-    # --- actions -----------------------------------------------------------------------------
-    def insert_tumor_at(self, ct_node, segmentation_node, liver_segment_id, point_ras, spec: TumorSpec,
-                        seed: int, output_node=None, one_segment: bool = True) -> list[TumorDescription]:
-        """Paint one tumor centred at ``point_ras`` (a click); returns its description."""
-        return self._apply(ct_node, segmentation_node, liver_segment_id, spec, seed, output_node, one_segment,
-                           point_ras=np.asarray(point_ras, float))
+    # --- actions: start (main thread) -> paint (any thread) -> commit (main thread) --------------
+    def start(self, ct_node, segmentation_node, organ_segment_id, parameters: TumorParameters, output_node=None,
+              point_ras=None) -> TumorJob:
+        """Check the inputs and get a tumor action ready (main thread; may raise, changes nothing)."""
+        from medsynth import parameters as params
 
-    def insert_random_tumors(self, ct_node, segmentation_node, liver_segment_id, spec: TumorSpec, seed: int,
-                             output_node=None, one_segment: bool = True, progress: ProgressCallback | None = None,
-                             cancel: CancelToken | None = None) -> list[TumorDescription]:
-        """Paint tumors of ``spec`` at random places in the liver."""
-        return self._apply(ct_node, segmentation_node, liver_segment_id, spec, seed, output_node, one_segment,
-                           progress=progress, cancel=cancel)
-
-    def _apply(self, ct_node, segmentation_node, liver_segment_id, spec, seed, output_node, one_segment,
-               point_ras=None, progress=None, cancel=None) -> list[TumorDescription]:
+        params.validate(parameters, "Tumor parameters")
         target = self.prepare_output(ct_node, output_node)
         ct = self._ct_view(target)
-        context = self._liver_context(target, ct, segmentation_node, liver_segment_id)
-        rng = np.random.default_rng([int(seed), self._clicks])
+        context = self._organ_context(target, ct, segmentation_node, organ_segment_id, parameters.organ)
+        rng = np.random.default_rng([int(parameters.seed), self._clicks])
         earlier = [patch for action in self._undo if action.ct_node_id == target.GetID()
                    for patch in action.result.patches]
-        result = synthesize(ct, None, spec, rng, point_ras=point_ras, context=context, in_place=True,
-                            output_labels="none", avoid=earlier, progress=progress, cancel=cancel)
+        point = None if point_ras is None else np.asarray(point_ras, float)
+        return TumorJob(target, ct, context, segmentation_node, parameters, rng, point, earlier)
+
+    @staticmethod
+    def paint(job: TumorJob, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> TumorResult:
+        """Paint the voxels (any thread). A failure or cancel restores them; nothing is committed yet."""
+        return synthesize(job.ct, None, job.parameters.to_spec(), job.rng, point_ras=job.point_ras,
+                          context=job.context, in_place=True, output_labels="none", avoid=job.avoid,
+                          progress=progress, cancel=cancel)
+
+    def commit(self, job: TumorJob, result: TumorResult, one_segment: bool = True) -> list[TumorDescription]:
+        """Tell the node its voxels changed, add the tumor segments and record the undo step (main thread)."""
         self._clicks += 1
-        slicer.util.arrayFromVolumeModified(target)
-        action = _Action(target.GetID(), result, segmentation_node.GetID())
+        slicer.util.arrayFromVolumeModified(job.target)
+        action = _Action(job.target.GetID(), result, job.segmentation_node.GetID())
         try:
-            self._add_segments(segmentation_node, target, result, one_segment, action)
+            self._add_segments(job.segmentation_node, job.target, result, one_segment, action)
         except BaseException:
-            result.undo(ct.array)
-            slicer.util.arrayFromVolumeModified(target)
-            self._restore_segments(segmentation_node, action)
+            result.undo(job.ct.array)
+            slicer.util.arrayFromVolumeModified(job.target)
+            self._restore_segments(job.segmentation_node, action)
             raise
         self._undo.append(action)
         return result.tumors
+
+    def insert_tumor_at(self, ct_node, segmentation_node, organ_segment_id, point_ras, parameters: TumorParameters,
+                        output_node=None, one_segment: bool = True) -> list[TumorDescription]:
+        """Paint one tumor centred at ``point_ras`` (a click), blocking; returns its description."""
+        job = self.start(ct_node, segmentation_node, organ_segment_id, parameters, output_node, point_ras)
+        return self.commit(job, self.paint(job), one_segment)
+
+    def insert_random_tumors(self, ct_node, segmentation_node, organ_segment_id, parameters: TumorParameters,
+                             output_node=None, one_segment: bool = True, progress: ProgressCallback | None = None,
+                             cancel: CancelToken | None = None) -> list[TumorDescription]:
+        """Paint tumors at random places in the organ, blocking."""
+        job = self.start(ct_node, segmentation_node, organ_segment_id, parameters, output_node)
+        return self.commit(job, self.paint(job, progress, cancel), one_segment)
 
     @property
     def can_undo(self) -> bool:

@@ -1,4 +1,4 @@
-"""SemanticSynthesis's MRML-facing logic: segmentation or label map node -> model -> CT volume node.
+"""The SemanticSynthesis module's logic: segmentation or label map node -> model -> CT volume node.
 
 Split in three steps so the GUI never freezes and the scene is never left half-changed:
 ``read_labels`` (main thread: nodes -> LabelMap), ``run`` (any thread: the library's generate,
@@ -8,13 +8,13 @@ the input's grid). ``generate`` chains them for scripts, batches and tests.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
-import slicer
 
 from medsynth.errors import InputError
-from medsynth.generative.registry import LABEL_TASKS, TRANSLATION_TASKS, ModelEntry, list_models
+from medsynth.generative.parameters import SemanticParameters
+from medsynth.generative.registry import LABEL_TASKS, ModelEntry, list_models
 from medsynth.jobs.progress import CancelToken, ProgressCallback
 from medsynth.mrml.app import get_scene, module_logic
 from medsynth.mrml.segmentations import segment_names, segmentation_to_labelmap
@@ -24,7 +24,7 @@ from medsynth.volume import LabelMap, LabelTable, Volume
 AIR_HU = -1024.0
 
 
-class SemanticSynthesisMRMLLogic:
+class SemanticLogic:
     """Generate CT volumes from segmentations and label maps in the MRML scene."""
 
     # --- models ---------------------------------------------------------------------------------
@@ -32,10 +32,6 @@ class SemanticSynthesisMRMLLogic:
     def label_models() -> list[ModelEntry]:
         """Registered label map -> image models (for the model selector)."""
         return [entry for entry in list_models() if entry.task in LABEL_TASKS]
-
-    @staticmethod
-    def translation_models() -> list[ModelEntry]:
-        return [entry for entry in list_models() if entry.task in TRANSLATION_TASKS]
 
     # --- nodes -> library -------------------------------------------------------------------------
     def read_labels(self, input_node, segment_ids: Sequence[str] | None = None) -> LabelMap:
@@ -90,15 +86,23 @@ class SemanticSynthesisMRMLLogic:
 
     # --- library (any thread) ---------------------------------------------------------------------
     @staticmethod
-    def run(labels: LabelMap, model_id: str, slices="all", samples: int = 1, seed: int = 0,
-            steps: int | None = None, guidance: float | None = None, class_mapping: Mapping[str, str] | None = None,
-            unknown: str = "error", body="auto", progress: ProgressCallback | None = None,
-            cancel: CancelToken | None = None) -> list[Volume]:
+    def run(labels: LabelMap, parameters: SemanticParameters, slices="all", samples: int = 1, body="auto",
+            progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> list[Volume]:
         """The library's generate (touches no MRML node, so it may run in a worker thread)."""
         from medsynth.generative.inference import generate
 
-        return generate(labels, model_id, slices=slices, samples=samples, seed=seed, steps=steps, guidance=guidance,
-                        class_mapping=class_mapping, unknown=unknown, body=body, progress=progress, cancel=cancel)
+        return generate(labels, parameters.model_id, slices=slices, samples=samples, seed=parameters.seed,
+                        steps=parameters.steps, guidance=parameters.guidance, class_mapping=parameters.mapping(),
+                        unknown=parameters.unknown_classes or "error", body=body, progress=progress, cancel=cancel)
+
+    @staticmethod
+    def body_from(ct_node, labels: LabelMap):
+        """The body outline for generation: the CT above -500 HU when a CT on the labels' grid is given."""
+        if ct_node is None:
+            return "auto"
+        ct = node_to_volume(ct_node)
+        ct.require_same_grid(labels, "segmentation")
+        return ct.array > -500
 
     # --- library -> nodes (main thread) -----------------------------------------------------------
     def store(self, generated: Volume, labels: LabelMap, output_node=None, name: str = "SyntheticCT"):
@@ -135,26 +139,18 @@ class SemanticSynthesisMRMLLogic:
         return Volume(base, labels.ijk_to_ras.copy(), generated.metadata)
 
     # --- all in one (scripts, batches, tests) -----------------------------------------------------
-    def generate(self, input_node, model_id: str, output_node=None, slices="all", samples: int = 1, seed: int = 0,
-                 steps: int | None = None, guidance: float | None = None,
-                 class_mapping: Mapping[str, str] | None = None, unknown: str = "error", ct_node=None,
-                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> list:
+    def generate(self, input_node, parameters: SemanticParameters, output_node=None, slices="all", samples: int = 1,
+                 ct_node=None, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> list:
         """Generate ``samples`` volumes; the first goes to ``output_node`` (or a new node), others to new nodes.
 
         ``ct_node`` (optional, on the label map's grid) gives the body outline (> -500 HU).
         """
         labels = self.read_labels(input_node)
-        body = "auto"
-        if ct_node is not None:
-            ct = node_to_volume(ct_node)
-            ct.require_same_grid(labels, "segmentation")
-            body = ct.array > -500
-        volumes = self.run(labels, model_id, slices, samples, seed, steps, guidance, class_mapping, unknown, body,
-                           progress, cancel)
+        volumes = self.run(labels, parameters, slices, samples, self.body_from(ct_node, labels), progress, cancel)
         nodes = []
         for index, volume in enumerate(volumes):
             nodes.append(self.store(volume, labels, output_node if index == 0 else None,
-                                    name=f"SyntheticCT_{model_id}_s{volume.metadata.extra['seed'] % 10000}"))
+                                    name=f"SyntheticCT_{parameters.model_id}_s{volume.metadata.extra['seed'] % 10000}"))
         return nodes
 
     @staticmethod
@@ -175,14 +171,13 @@ class SemanticSynthesisMRMLLogic:
         return volume_to_node(result, node=output_node, name=f"{image_node.GetName()}_{model_id}")
 
 
-def torch_available() -> bool:
-    """True when torch imports (inside Slicer it must come from the PyTorch extension)."""
-    try:
-        import torch  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
+#: What generation needs beyond Slicer's own packages (torch comes from the PyTorch extension).
+GENERATION_PACKAGES = ("torch", "monai", "einops")
 
 
-__all__ = ["SemanticSynthesisMRMLLogic", "torch_available", "slicer"]
+def missing_packages() -> list[str]:
+    """The packages generation needs that are not installed (empty: ready)."""
+    from medsynth.dependencies import OPTIONAL_DEPENDENCIES, installed_version
+
+    wanted = [d for d in OPTIONAL_DEPENDENCIES if d.module in GENERATION_PACKAGES]
+    return [d.distribution for d in wanted if installed_version(d) is None]

@@ -16,7 +16,7 @@ from PIL import Image
 from vtk.util import numpy_support
 
 from medsynth.geometry import CArm
-from medsynth.mrml.carm_models import DETECTOR_THICKNESS_MM, PART_STYLES, carm_polydata, vtk_matrix
+from medsynth.module_logic.carm_models import DETECTOR_THICKNESS_MM, PART_STYLES, carm_polydata, vtk_matrix
 from medsynth.pictures import normalize, save_picture
 from medsynth.volume import Volume
 

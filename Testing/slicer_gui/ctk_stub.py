@@ -1,0 +1,1 @@
+"""``ctk`` stand-in: module files import it; nothing is used outside widgets."""
