@@ -13,12 +13,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from medsynth.display import CT_WINDOWS, display_range, level_width_range, to_grey
 from medsynth.errors import GeometryMismatchError
 from medsynth.io.atomic import atomic_output
 from medsynth.volume import Volume, reorient_like
 
 #: CT windows as (level, width) in HU.
-WINDOWS = {"soft_tissue": (40, 400), "lung": (-600, 1500), "bone": (400, 1800), "liver": (60, 180)}
+WINDOWS = CT_WINDOWS
 
 #: Distinct outline colours (RGB).
 COLORS = [(255, 80, 80), (80, 220, 80), (80, 160, 255), (255, 210, 60), (220, 90, 255), (60, 230, 230)]
@@ -26,19 +27,15 @@ COLORS = [(255, 80, 80), (80, 220, 80), (80, 160, 255), (255, 210, 60), (220, 90
 
 def window(array: np.ndarray, level: float, width: float) -> np.ndarray:
     """Map intensities through a display window to uint8."""
-    low = level - width / 2.0
-    scaled = (np.asarray(array, dtype=np.float32) - low) / float(width)
-    return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return to_grey(array, *level_width_range(level, width))
 
 
 def normalize(array: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5) -> np.ndarray:
     """Map an image of any range to uint8 by percentiles (for display only, never for data)."""
     array = np.asarray(array, dtype=np.float32)
-    finite = array[np.isfinite(array)]
-    if finite.size == 0:
+    if not np.isfinite(array).any():
         return np.zeros(array.shape, np.uint8)
-    low, high = np.percentile(finite, [low_percentile, high_percentile])
-    return window(array, (low + high) / 2.0, max(float(high - low), 1e-6))
+    return to_grey(array, *display_range(array, (low_percentile, high_percentile)))
 
 
 def _display_oriented(volume: Volume) -> Volume:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from medsynth.display import display_range, to_grey
 from medsynth.errors import InputError
 
 
@@ -22,15 +23,7 @@ def to_uint8(
     values = np.asarray(image, dtype=np.float64)
     if values.ndim != 2:
         raise InputError(f"Display scaling takes a 2D image, got shape {values.shape}.")
-    finite = values[np.isfinite(values)]
-    if window is None:
-        low, high = (np.percentile(finite, percentiles) if finite.size else (0.0, 1.0))
-    else:
-        low, high = window
-    low, high = float(low), float(high)
+    low, high = display_range(values, percentiles) if window is None else (float(window[0]), float(window[1]))
     if not high > low:
         high = low + 1e-6
-    scaled = np.clip((np.nan_to_num(values, nan=low) - low) / (high - low), 0.0, 1.0)
-    if invert:
-        scaled = 1.0 - scaled
-    return np.round(scaled * 255.0).astype(np.uint8), (low, high)
+    return to_grey(values, low, high, invert), (low, high)
