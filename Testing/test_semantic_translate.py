@@ -59,7 +59,7 @@ def test_translate_bad_inputs(drr_pair, lidc_ct):
 
 
 def test_seg_nrrd_and_color_table_inputs_keep_their_names(tmp_path, mrml_scene, lidc_labels):
-    from medsynth.cli.generate_cmd import read_color_table, read_labels
+    from medsynth.io.label_files import read_color_table, read_labels
     from medsynth.io import write_volume
     from medsynth.mrml import labelmap_to_segmentation, save_node
     from medsynth.volume import LabelMap

@@ -71,7 +71,8 @@ def read_cases(args) -> list[dict]:
 
 
 def run(args) -> int:
-    from medsynth.cli.generate_cmd import read_labels, save_generated_picture
+    from medsynth.generative.pictures import save_generated_picture
+    from medsynth.io.label_files import read_labels
     from medsynth.generative.inference import generate
     from medsynth.io import write_volume
     from medsynth.jobs import BatchItem, run_batch

@@ -73,7 +73,7 @@ def run_slices(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from medsynth.cli.progress_bar import progress_bar
+    from medsynth.jobs.progress_bar import progress_bar
     from medsynth.errors import InputError
     from medsynth.generative.class_mapping import parse_mapping
     from medsynth.generative.datasets import SliceCase, SliceDatasetSpec, build_slice_dataset
@@ -115,7 +115,7 @@ def run_nodules(args: argparse.Namespace) -> int:
 
 
 def run_dual_energy(args: argparse.Namespace) -> int:
-    from medsynth.cli.progress_bar import progress_bar
+    from medsynth.jobs.progress_bar import progress_bar
     from medsynth.generative.datasets.dual_energy import DualEnergySpec, build_dual_energy_pairs
     from medsynth.io import read_volume
 
@@ -128,7 +128,7 @@ def run_dual_energy(args: argparse.Namespace) -> int:
 
 
 def run_unpaired(args: argparse.Namespace) -> int:
-    from medsynth.cli.progress_bar import progress_bar
+    from medsynth.jobs.progress_bar import progress_bar
     from medsynth.generative.datasets.unpaired import UnpairedSpec, build_unpaired_set
 
     with progress_bar("unpaired set") as progress:

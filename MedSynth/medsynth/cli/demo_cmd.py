@@ -6,7 +6,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-from medsynth.cli.progress_bar import progress_bar
+from medsynth.jobs.progress_bar import progress_bar
 from medsynth.demo import DEMO_STEPS
 
 

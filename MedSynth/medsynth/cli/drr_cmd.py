@@ -136,7 +136,7 @@ def build_poses(args: argparse.Namespace, ct) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsynth.cli.progress_bar import progress_bar
+    from medsynth.jobs.progress_bar import progress_bar
     from medsynth.drr import prepare, project, spectrum
     from medsynth.drr.writers import view_name, write_index, write_view
     from medsynth.io import read_volume

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from medsynth.cli.progress_bar import progress_bar
+from medsynth.jobs.progress_bar import progress_bar
 from medsynth.errors import InputError
+from medsynth.generative.pictures import save_generated_picture
+from medsynth.io.label_files import read_labels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,85 +124,3 @@ def _write_json(path: Path, data: dict) -> None:
 
     with atomic_output(path) as temp:
         temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_labels(path: str | Path, table: str | Path | None = None):
-    """A named label map from a label volume + table, or from a Slicer .seg.nrrd (names in its header)."""
-    from medsynth.io import read_labelmap
-    from medsynth.volume import LabelTable
-
-    path = Path(path)
-    if path.name.lower().endswith(".seg.nrrd") and table is None:
-        return read_seg_nrrd(path)
-    if table is not None and Path(table).suffix.lower() in (".txt", ".ctbl"):
-        labels = read_labelmap(path)
-        labels.table = read_color_table(table)
-        return labels
-    labels = read_labelmap(path, table)
-    if not labels.table.names:
-        raise InputError(
-            f"{path.name} has no label names, and classes are matched to the model by name. Give --table "
-            "(TotalSegmentator's structures.csv or a Slicer color table), or a .seg.nrrd with named segments."
-        )
-    return labels
-
-
-def read_color_table(path: str | Path):
-    """A Slicer/ITK-SNAP style colour table: lines 'value name r g b a' ('#' comments)."""
-    from medsynth.volume import LabelTable
-
-    names = {}
-    for line in Path(path).read_text().splitlines():
-        parts = line.split()
-        if not parts or parts[0].startswith("#"):
-            continue
-        try:
-            names[int(parts[0])] = parts[1]
-        except (ValueError, IndexError):
-            raise InputError(f"{path}: line {line!r} is not 'value name r g b a'.") from None
-    names.pop(0, None)
-    return LabelTable(names)
-
-
-def read_seg_nrrd(path: str | Path):
-    """A single-layer Slicer .seg.nrrd as a LabelMap named by its segments."""
-    import SimpleITK as sitk
-
-    from medsynth.io import read_labelmap
-    from medsynth.volume import LabelTable
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
-    if reader.GetNumberOfComponents() > 1:
-        raise InputError(f"{path} stores overlapping segments in several layers; export it as a label map in Slicer.")
-    keys = set(reader.GetMetaDataKeys())
-    names = {}
-    index = 0
-    while f"Segment{index}_Name" in keys:
-        value = int(reader.GetMetaData(f"Segment{index}_LabelValue")) if f"Segment{index}_LabelValue" in keys else index + 1
-        names[value] = reader.GetMetaData(f"Segment{index}_Name")
-        index += 1
-    labels = read_labelmap(path)
-    labels.table = LabelTable(names)
-    return labels
-
-
-def save_generated_picture(volume, labels, path: Path) -> Path:
-    """Generated axial slice (soft-tissue window) beside the label outlines on it, at the middle slice."""
-    from medsynth.generative.slice_grid import to_display_orientation
-    from medsynth.pictures import WINDOWS, montage, overlay_outlines, save_picture, slice_to_image, window
-
-    oriented = to_display_orientation(volume)
-    index = oriented.array.shape[0] // 2
-    image = window(oriented.array[index], *WINDOWS["soft_tissue"])
-    spacing = (float(oriented.spacing[1]), float(oriented.spacing[0]))
-    centre = oriented.ijk_to_ras_points(np.array([0, 0, index]))
-    oriented_labels = to_display_orientation(labels)
-    k = int(np.clip(round(float(oriented_labels.ras_to_ijk_points(centre)[2])), 0, oriented_labels.array.shape[0] - 1))
-    plane = oriented_labels.array[k]
-    masks = [plane == value for value in np.unique(plane) if value != 0][:12]
-    tiles = [slice_to_image(image, spacing), slice_to_image(window(oriented.array[index], *WINDOWS["lung"]), spacing)]
-    if plane.shape == image.shape:
-        tiles.append(slice_to_image(overlay_outlines(image, masks), spacing))
-    return save_picture(montage(tiles, ["generated (soft tissue)", "generated (lung)", "label outlines"][:len(tiles)]), path)

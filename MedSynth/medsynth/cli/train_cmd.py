@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsynth.cli.progress_bar import progress_bar
+    from medsynth.jobs.progress_bar import progress_bar
     from medsynth.generative.config import load_config, normalize_config
     from medsynth.generative.training import train
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from medsynth.cli.progress_bar import progress_bar
+from medsynth.jobs.progress_bar import progress_bar
 from medsynth.tumor.spec import DENSITIES, KINDS, Appearance, TumorSpec
 
 

@@ -279,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from medsynth.cli.progress_bar import progress_bar
+    from medsynth.jobs.progress_bar import progress_bar
     from medsynth.generative.checkpoint import sha256_of
 
     torch.set_num_threads(max(1, args.threads))

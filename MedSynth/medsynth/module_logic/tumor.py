@@ -1,4 +1,4 @@
-"""The TumorSynthesis module's logic: CT + segmentation nodes -> ``medsynth.tumor.synthesize`` -> nodes, with undo.
+"""The TumorSynthesis module's logic: CT + segmentation nodes -> ``medsynth.tumor.engine`` -> nodes, with undo.
 
 The CT is painted in place in the volume node's own voxel array (no copy of the scan per
 click), the tumors go into a "Tumor" segment (or one segment per tumor), and every action
@@ -12,6 +12,7 @@ Used by the Slicer module and the web app, and testable with ``slicer-core`` alo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import slicer
@@ -23,9 +24,11 @@ from medsynth.jobs.progress import CancelToken, ProgressCallback
 from medsynth.mrml.app import get_scene
 from medsynth.mrml.segmentations import segmentation_to_labelmap
 from medsynth.mrml.volumes import node_to_volume, numpy_matrix, vtk_matrix
-from medsynth.tumor import LiverContext, TumorDescription, TumorResult, synthesize
 from medsynth.tumor.parameters import TumorParameters
 from medsynth.volume import Volume, VolumeMetadata
+
+if TYPE_CHECKING:  # the engine needs numba, which Slicer does not bundle: imported on first use
+    from medsynth.tumor import LiverContext, TumorDescription, TumorResult
 
 TUMOR_SEGMENT_NAME = "Tumor"
 TUMOR_COLOR = (0.9, 0.25, 0.2)
@@ -161,6 +164,8 @@ class TumorLogic:
                     f"The {organ} segment '{segmentation.GetSegment(segment_id).GetName()}' is empty. "
                     f"Segment the {organ} first (Segment Editor or TotalSegmentator)."
                 )
+            from medsynth.tumor import LiverContext
+
             self._context = LiverContext(ct, mask)
             self._context_key = key
         self._context.ct = ct  # the same voxels, possibly a fresh view of them
@@ -186,6 +191,8 @@ class TumorLogic:
     def paint(job: TumorJob, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> TumorResult:
         """Paint the voxels (any thread). A failure or cancel restores them; nothing is committed yet."""
+        from medsynth.tumor import synthesize
+
         return synthesize(job.ct, None, job.parameters.to_spec(), job.rng, point_ras=job.point_ras,
                           context=job.context, in_place=True, output_labels="none", avoid=job.avoid,
                           progress=progress, cancel=cancel)

@@ -1,27 +1,32 @@
-"""Liver tumor synthesis (Hu et al., CVPR 2023, rebuilt clean-room and extended).
+"""Liver, pancreas and kidney tumor synthesis (Hu et al., CVPR 2023, rebuilt clean-room and extended).
 
 ``synthesize(ct, liver, spec, rng, point_ras=None)`` paints tumors into a CT in HU, in a box
 around each tumor on the scan's own grid, and returns the new CT, a label map and one
 description (with realism statistics) per tumor.
+
+The engine's kernels need numba, which Slicer does not bundle, so the names below are imported
+on first use: ``import medsynth.tumor.parameters`` (what a module needs at load time) works with
+Slicer's own packages alone.
 """
 
-from medsynth.tumor.liver import LiverContext
-from medsynth.tumor.realism import RealismStats
-from medsynth.tumor.spec import KINDS, MIX_COUNTS, TUMOR_TYPES, Appearance, TumorSpec, TumorType
-from medsynth.tumor.synthesize import TumorDescription, TumorPatch, TumorResult, save_descriptions, synthesize
+from __future__ import annotations
 
-__all__ = [
-    "KINDS",
-    "MIX_COUNTS",
-    "TUMOR_TYPES",
-    "Appearance",
-    "LiverContext",
-    "RealismStats",
-    "TumorDescription",
-    "TumorPatch",
-    "TumorResult",
-    "TumorSpec",
-    "TumorType",
-    "save_descriptions",
-    "synthesize",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "LiverContext": "liver",
+    "RealismStats": "realism",
+    "KINDS": "spec", "MIX_COUNTS": "spec", "TUMOR_TYPES": "spec", "Appearance": "spec",
+    "TumorSpec": "spec", "TumorType": "spec",
+    "TumorDescription": "engine", "TumorPatch": "engine", "TumorResult": "engine",
+    "save_descriptions": "engine", "synthesize": "engine",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'medsynth.tumor' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"medsynth.tumor.{_WHERE[name]}"), name)

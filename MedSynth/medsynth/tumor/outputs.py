@@ -54,7 +54,7 @@ def write_outputs(result, folder: str | Path, ct_name: str = "ct.nii.gz", labels
                   tumor_value: int = 2, liver_value: int = 1, **json_extra) -> dict[str, Path]:
     """Write the result's CT (int16 HU), label map, tumors.json and tumors.png into ``folder``."""
     from medsynth.io import write_volume
-    from medsynth.tumor.synthesize import save_descriptions
+    from medsynth.tumor.engine import save_descriptions
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

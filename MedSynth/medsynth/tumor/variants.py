@@ -15,7 +15,7 @@ from medsynth.jobs import BatchItem, CancelToken, ProgressCallback, run_batch
 from medsynth.tumor.liver import LiverContext
 from medsynth.tumor.outputs import write_outputs
 from medsynth.tumor.spec import TumorSpec
-from medsynth.tumor.synthesize import synthesize
+from medsynth.tumor.engine import synthesize
 from medsynth.volume import Volume
 
 
