@@ -130,6 +130,9 @@ def test_the_parameter_node_holds_the_librarys_parameters(name, member, cls, mrm
 
     module_name, class_name = cls.split(":")
     library_class = getattr(importlib.import_module(module_name), class_name)
+    for node in list(mrml_scene.GetNodesByClass("vtkMRMLScriptedModuleNode")):  # earlier tests changed theirs
+        if node.GetAttribute("ModuleName") == name:
+            mrml_scene.RemoveNode(node)
     wrapper = load_module_file(name).__dict__[f"{name}Logic"]().getParameterNode()
     assert to_parameters(getattr(wrapper, member)) == library_class()  # the defaults are the library's
     changed = {}
