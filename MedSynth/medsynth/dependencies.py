@@ -27,9 +27,7 @@ class Dependency:
 OPTIONAL_DEPENDENCIES = [
     Dependency("numba", "numba", "numba>=0.59", "fast CPU ray casting (DRRs) and tumor kernels"),
     Dependency("numba-cuda", "numba.cuda", "numba-cuda==0.30.4", "DRRs on NVIDIA GPUs"),
-    Dependency("xraydb", "xraydb", "xraydb>=4.5", "NIST X-ray attenuation tables"),
     Dependency("pyyaml", "yaml", "pyyaml>=6.0", "model configurations and dataset recipes"),
-    Dependency("nibabel", "nibabel", "nibabel>=5.0", "NIfTI files"),
     Dependency("torch", "torch", "torch", "generative models (SemanticSynthesis)", via_pytorch_extension=True),
     Dependency("monai", "monai", "monai==1.6.1", "network building blocks and metrics", no_deps=True),
     Dependency("einops", "einops", "einops>=0.7", "attention layers of the diffusion model"),
@@ -39,8 +37,8 @@ OPTIONAL_DEPENDENCIES = [
 
 #: What each job needs beyond Slicer's own packages, in install order (torch before what needs it).
 JOB_DEPENDENCIES: dict[str, tuple[str, ...]] = {
-    "drr": ("numba", "xraydb"),
-    "drr_cuda": ("numba", "xraydb", "numba-cuda"),
+    "drr": ("numba",),  # the NIST attenuation tables are shipped (medsynth/drr/attenuation.npz)
+    "drr_cuda": ("numba", "numba-cuda"),
     "tumor": ("numba",),
     "semantic": ("torch", "monai", "einops", "pyyaml"),
 }

@@ -6,7 +6,7 @@ Run ``python -m medsynth.drr.make_spectra`` after ``pip install "medsynth[spectr
 The table holds, on 1 keV bins centred at 1.5 ... 149.5 keV:
 - ``unfiltered``: tungsten-anode spectra (12 deg anode, no added filtration) for 40-150 kVp in
   5 kV steps; ``medsynth.drr.spectra`` interpolates between kVps and applies any Al/Cu filtration
-  with NIST attenuation data (xraydb).
+  with the shipped NIST attenuation tables (medsynth.drr.attenuation).
 - ``named``: SpekPy's own filtered spectra for the DeepDRR-like presets 60 kV (Al 3.5 mm),
   90 kV (Al 4.0 mm) and 120 kV (Al 4.3 mm), used as they are and as a check of the runtime filtering.
 """

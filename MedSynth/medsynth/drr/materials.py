@@ -2,8 +2,8 @@
 
 Voxels get a material either from HU thresholds (DeepDRR's default: air <= -800 < soft tissue <= 350
 < bone) or from a label map whose label names the user maps to materials (unmapped voxels fall back
-to the thresholds). Mass attenuation mu/rho(E) comes from the NIST/Elam tables in xraydb (total,
-coherent scattering included), mixed by mass fraction.
+to the thresholds). Mass attenuation mu/rho(E) comes from the NIST/Elam tables shipped with the
+package (``medsynth.drr.attenuation``; total, coherent scattering included), mixed by mass fraction.
 
 Compositions (mass fractions) are ICRU Report 44's for tissues. "contrast" is soft tissue holding
 1.5 % iodine by mass (about 16 mg I/mL, an arterial phase); "metal" is titanium (implants).
@@ -35,10 +35,6 @@ class Material:
     def mass_attenuation(self, energies_keV: np.ndarray) -> np.ndarray:
         """mu/rho in cm^2/g at the given energies (keV)."""
         return _mixture_attenuation(self.composition, tuple(np.asarray(energies_keV, dtype=float).ravel()))
-
-    def linear_attenuation(self, energies_keV: np.ndarray, density: float | None = None) -> np.ndarray:
-        """mu in 1/cm at the nominal (or given) density."""
-        return self.mass_attenuation(energies_keV) * (self.density if density is None else density)
 
 
 def _frac(**fractions_percent: float) -> tuple[tuple[str, float], ...]:
@@ -77,10 +73,10 @@ def _mixture_attenuation(composition: tuple[tuple[str, float], ...], energies_ke
 
 
 def element_mass_attenuation(element: str, energies_keV: np.ndarray) -> np.ndarray:
-    """mu/rho (cm^2/g) of one element from xraydb's Elam tables."""
-    import xraydb
+    """mu/rho (cm^2/g) of one element from the shipped Elam tables."""
+    from medsynth.drr import attenuation
 
-    return np.asarray(xraydb.mu_elam(element, np.asarray(energies_keV, dtype=float) * 1000.0, kind="total"), dtype=float)
+    return attenuation.element_mass_attenuation(element, energies_keV)
 
 
 def material(name: str) -> Material:

@@ -56,7 +56,7 @@ def default_al_mm(kvp: float) -> float:
 
 
 def filtered(energies_keV: np.ndarray, fluence: np.ndarray, al_mm: float = 0.0, cu_mm: float = 0.0) -> np.ndarray:
-    """Apply aluminium and copper filters (NIST mass attenuation via xraydb)."""
+    """Apply aluminium and copper filters (NIST mass attenuation, shipped tables)."""
     from medsynth.drr.materials import element_mass_attenuation
 
     out = np.asarray(fluence, dtype=np.float64).copy()
