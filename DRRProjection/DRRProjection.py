@@ -26,6 +26,7 @@ from slicer.util import VTKObservationMixin
 from medsynth.drr.parameters import DRRParameters
 from medsynth.drr.poses import SweepParameters
 from medsynth.errors import MedSynthError
+from medsynth.jobs.batch_script import batch_command
 from medsynth.jobs.tasks import TaskRunner
 from medsynth.module_logic.drr import DRRLogic, first_ct_node
 from medsynth.mrml.parameter_packs import slicer_parameter_pack, store_parameters, to_parameters
@@ -47,8 +48,8 @@ class DRRProjection(ScriptedLoadableModule):
             "Position a virtual C-arm around a CT (LAO/RAO, CRAN/CAUD, SID, SOD, isocenter, detector) and see a "
             "physically based radiograph (DeepDRR physics: materials, X-ray spectrum, Beer-Lambert, noise) live. "
             "Aim the central ray at a point, project points onto the image, and render sweeps of poses. "
-            "Batch use: the DRRProjectionBatch.py script installed next to this module, or the medsynth command line."
-        )
+            "Batch use: {command} (or the medsynth command line)."
+        ).format(command=batch_command(__file__))
         self.parent.acknowledgementText = _(
             "Physics after DeepDRR (Unberath et al., MICCAI 2018), reimplemented; no DeepDRR code is included. "
             "An optional backend runs DeepDRR itself from its own Python environment."

@@ -23,6 +23,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from medsynth.generative.parameters import SemanticParameters
+from medsynth.jobs.batch_script import batch_command
 from medsynth.jobs.tasks import TaskRunner
 from medsynth.module_logic.semantic import SemanticLogic, missing_packages
 from medsynth.mrml.parameter_packs import slicer_parameter_pack, to_parameters
@@ -44,9 +45,9 @@ class SemanticSynthesis(ScriptedLoadableModule):
             "Generate a synthetic CT from a segmentation or label map with a label-map-to-image model (SPADE GAN, "
             "semantic diffusion). Segment names are matched to the model's classes (TotalSegmentator names "
             "included); unknown names are reported. Preview one slice, generate the whole volume, or draw another "
-            "sample with a new seed. Needs the PyTorch extension. Batch use: the SemanticSynthesisBatch.py script "
-            "installed next to this module, or the medsynth command line."
-        )
+            "sample with a new seed. Needs the PyTorch extension. Batch use: {command} "
+            "(or the medsynth command line)."
+        ).format(command=batch_command(__file__))
         self.parent.acknowledgementText = _(
             "Networks built from MONAI's parts; demo weights trained by MedSynth on LIDC-IDRI and TotalSegmentator "
             "test scans. Methods after SPADE/OASIS and the Semantic Diffusion Model (no code copied)."

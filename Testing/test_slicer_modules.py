@@ -66,6 +66,18 @@ def test_module_file_loads_and_its_classes_can_be_made(name, mrml_scene):
 
 
 @pytest.mark.parametrize("name", MODULES_WITH_PARAMETERS)
+def test_help_names_the_installed_batch_script(name):
+    """The help gives the batch script's path beside the installed module file (CMake installs
+    Batch/<Module>Batch.py there), not a source-tree path."""
+    module = load_module_file(name)
+    help_text = getattr(module, name)(None).parent.helpText
+    script = Path(module.__file__).resolve().parent / "Batch" / f"{name}Batch.py"
+    assert f'--python-script "{script}"' in help_text
+    assert script.is_file()
+    assert f"Batch/${{MODULE_NAME}}Batch.py" in (ROOT / name / "CMakeLists.txt").read_text()
+
+
+@pytest.mark.parametrize("name", MODULES_WITH_PARAMETERS)
 def test_every_node_type_of_the_parameter_node_can_be_instantiated(name):
     from slicer_gui.parameter_node_wrapper import getNodeTypes, node_classes
 

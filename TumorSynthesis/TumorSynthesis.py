@@ -23,6 +23,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from medsynth.jobs.batch_script import batch_command
 from medsynth.jobs.tasks import TaskRunner
 from medsynth.module_logic.tumor import TumorLogic, describe
 from medsynth.mrml.parameter_packs import slicer_parameter_pack, to_parameters
@@ -45,9 +46,9 @@ class TumorSynthesis(ScriptedLoadableModule):
             "Paint realistic synthetic tumors into a CT: choose the organ and its segment, turn on 'Click to paint' "
             "and click inside the organ in a slice view, or press 'Random tumors'. Tumors fit inside the organ, "
             "avoid vessels and each other, take their intensity from the organ's own HU, and go into a 'Tumor' "
-            "segment. Undo restores the CT and the segmentation exactly. Batch use: the TumorSynthesisBatch.py "
-            "script installed next to this module, or the medsynth command line."
-        )
+            "segment. Undo restores the CT and the segmentation exactly. Batch use: {command} "
+            "(or the medsynth command line)."
+        ).format(command=batch_command(__file__))
         self.parent.acknowledgementText = _(
             "The method of Hu et al., 'Label-Free Liver Tumor Segmentation' (CVPR 2023), reimplemented clean-room "
             "and extended; no code of SyntheticTumors or DiffTumor is included."

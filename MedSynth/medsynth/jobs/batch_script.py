@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable
 
 from medsynth.errors import CancelledError, InputError, MedSynthError
 
 EXIT_OK, EXIT_CRASH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def batch_command(module_file: str) -> str:
+    """The command that runs a module's batch script where Slicer installs it.
+
+    CMake lists it as ``Batch/<Module>Batch.py`` beside ``<Module>.py``, so the installed module
+    file's folder locates it (the source tree has the same layout).
+    """
+    module = Path(module_file).resolve()
+    script = module.parent / "Batch" / f"{module.stem}Batch.py"
+    return f'Slicer --no-main-window --python-script "{script}" --help'
 
 
 class ArgumentError(Exception):
