@@ -25,6 +25,12 @@ SPACING_TOLERANCE = 0.02
 
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
+#: Projection X-ray modalities: one 2D image (or a cine of them) per file, never slices of a volume.
+RADIOGRAPH_MODALITIES = {
+    "CR": "computed radiography", "DX": "digital X-ray", "MG": "mammography", "IO": "intra-oral X-ray",
+    "PX": "panoramic X-ray", "RF": "fluoroscopy", "XA": "X-ray angiography", "RG": "radiographic imaging",
+}
+
 
 @dataclass
 class SeriesInfo:
@@ -71,6 +77,17 @@ def _read_header(path: Path) -> pydicom.Dataset | None:
     return header
 
 
+def _not_a_slice(path: Path, header: pydicom.Dataset) -> str:
+    """Why an image file without a slice position cannot be (part of) a CT volume, and what to give."""
+    modality = str(header.get("Modality", "")).upper()
+    if modality in RADIOGRAPH_MODALITIES:
+        kind = f"a 2D radiograph ({modality}, {RADIOGRAPH_MODALITIES[modality]})"
+    else:
+        kind = f"a 2D image without a slice position (modality {modality or 'unknown'})"
+    return (f"{path.name} is {kind}, not a CT. A CT series is needed: give the folder of its slices, "
+            "or one of its .dcm files.")
+
+
 def _slice_position(header: pydicom.Dataset) -> float:
     """Position of a slice along the normal of its image plane (mm)."""
     orientation = np.array(header.ImageOrientationPatient, dtype=np.float64)
@@ -84,8 +101,11 @@ def list_dicom_series(folder: str | Path) -> list[SeriesInfo]:
     if not folder.is_dir():
         raise DicomError(f"{folder} is not a folder. Give the folder that holds the DICOM files.")
     series: dict[str, SeriesInfo] = {}
+    flat_images: list[tuple[Path, pydicom.Dataset]] = []  # radiographs and other 2D images
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         header = _read_header(path)
+        if header is not None and "ImagePositionPatient" not in header and "Rows" in header:
+            flat_images.append((path, header))
         if header is None or "ImagePositionPatient" not in header or "SeriesInstanceUID" not in header:
             continue
         uid = str(header.SeriesInstanceUID)
@@ -95,6 +115,9 @@ def list_dicom_series(folder: str | Path) -> list[SeriesInfo]:
         )
         info.files.append(path)
         info.positions.append(_slice_position(header))
+    if not series and flat_images:
+        others = f" (and {len(flat_images) - 1} more such files)" if len(flat_images) > 1 else ""
+        raise DicomError(f"{folder} holds no CT series: " + _not_a_slice(*flat_images[0]) + others)
     if not series:
         raise DicomError(
             f"No DICOM image series found in {folder}. Check that the folder holds .dcm files "
@@ -214,4 +237,6 @@ def read_dicom_file_series(path: str | Path) -> Volume:
     header = _read_header(path)
     if header is None or "SeriesInstanceUID" not in header:
         raise DicomError(f"{path} is not a DICOM image file.")
+    if "ImagePositionPatient" not in header:
+        raise DicomError(_not_a_slice(path, header))  # not "another series of its folder"
     return read_dicom_series(path.parent, series_uid=str(header.SeriesInstanceUID))
