@@ -14,9 +14,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from medsynth.display import CT_WINDOWS, display_range, level_width_range, to_grey
-from medsynth.errors import GeometryMismatchError
 from medsynth.io.atomic import atomic_output
-from medsynth.volume import Volume, reorient_like
+from medsynth.volume import Volume, display_oriented
 
 #: CT windows as (level, width) in HU.
 WINDOWS = CT_WINDOWS
@@ -38,32 +37,12 @@ def normalize(array: np.ndarray, low_percentile: float = 0.5, high_percentile: f
     return to_grey(array, *display_range(array, (low_percentile, high_percentile)))
 
 
-def _display_oriented(volume: Volume) -> Volume:
-    """The volume with axes i -> patient left, j -> posterior, k -> superior (no resampling if aligned)."""
-    reference = Volume(np.zeros((1, 1, 1)), np.diag([-1.0, -1.0, 1.0, 1.0]))
-    try:
-        return reorient_like(volume, reference)
-    except GeometryMismatchError:
-        from medsynth.io.files import resample_like
-
-        spacing = float(volume.spacing.min())
-        corners = volume.ijk_to_ras_points(np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T
-                                           * (np.array(volume.shape_ijk) - 1))
-        low, high = corners.min(axis=0), corners.max(axis=0)
-        size = np.ceil((high - low) / spacing).astype(int) + 1
-        matrix = np.diag([-spacing, -spacing, spacing, 1.0])
-        matrix[:3, 3] = [high[0], high[1], low[2]]
-        grid = Volume(np.zeros(size[::-1], np.uint8), matrix)
-        return resample_like(volume, grid, nearest=not np.issubdtype(volume.array.dtype, np.floating),
-                             default=float(volume.array.min()))
-
-
 def orthogonal_slices(volume: Volume, point_ras: Sequence[float] | None = None) -> dict[str, tuple[np.ndarray, tuple[float, float]]]:
     """Axial, coronal and sagittal slices through a RAS point (default: the centre).
 
     Returns name -> (2D array, (row spacing, column spacing) in mm).
     """
-    oriented = _display_oriented(volume)
+    oriented = display_oriented(volume, resample_oblique=True)
     point = oriented.center_ras if point_ras is None else np.asarray(point_ras, float)
     i, j, k = np.clip(np.rint(oriented.ras_to_ijk_points(point)).astype(int), 0, np.array(oriented.shape_ijk) - 1)
     si, sj, sk = oriented.spacing

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from medsynth.errors import GeometryMismatchError, InputError, NotHUError
+from medsynth.errors import GeometryError, GeometryMismatchError, InputError, NotHUError
 
 #: Matrix that flips between RAS and LPS (it is its own inverse).
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -187,10 +187,6 @@ class LabelTable:
     names: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, int]) -> "LabelTable":
-        return cls({int(value): str(name) for name, value in mapping.items()})
-
-    @classmethod
     def from_totalsegmentator_csv(cls, path: str | Path) -> "LabelTable":
         """Read TotalSegmentator's ``structures.csv`` (columns structure, id)."""
         with open(path, newline="") as handle:
@@ -272,3 +268,38 @@ def reorient_like(volume: Volume, reference: Volume) -> Volume:
             slices[2 - target_axis] = slice(None, None, -1)
             ijk_to_ras[:3, 3] += volume.ijk_to_ras[:3, source_axis] * (shape_ijk[source_axis] - 1)
     return Volume(np.ascontiguousarray(array[tuple(slices)]), ijk_to_ras, volume.metadata)
+
+
+#: The display orientation of every picture and model slice: i -> patient left, j -> posterior,
+#: k -> superior, so an axial slice array[k] shows the patient's right on the left, anterior up.
+DISPLAY_IJK_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def display_oriented(volume: Volume, resample_oblique: bool = False) -> Volume:
+    """``volume`` with its axes permuted/flipped into the display orientation (exact, no resampling).
+
+    An oblique volume (axes more than a few degrees off the patient axes) cannot be permuted: with
+    ``resample_oblique`` it is resampled onto an axis-aligned grid of its finest spacing (pictures),
+    otherwise GeometryError says to resample it (models, whose slices must map back exactly).
+    """
+    try:
+        return reorient_like(volume, Volume(np.zeros((1, 1, 1)), DISPLAY_IJK_TO_RAS))
+    except GeometryMismatchError:
+        if not resample_oblique:
+            raise GeometryError(
+                "The volume's axes are oblique to the patient axes, so it cannot be cut into axial slices "
+                "exactly. Resample it onto an axis-aligned grid first (Slicer: Resample Scalar Volume; "
+                "medsynth.io.resample_like)."
+            ) from None
+    from medsynth.io.files import resample_like
+
+    spacing = float(volume.spacing.min())
+    corners = volume.ijk_to_ras_points(np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T
+                                       * (np.array(volume.shape_ijk) - 1))
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    size = np.ceil((high - low) / spacing).astype(int) + 1
+    matrix = DISPLAY_IJK_TO_RAS * np.array([spacing, spacing, spacing, 1.0])
+    matrix[:3, 3] = [high[0], high[1], low[2]]
+    grid = Volume(np.zeros(size[::-1], np.uint8), matrix)
+    return resample_like(volume, grid, nearest=not np.issubdtype(volume.array.dtype, np.floating),
+                         default=float(volume.array.min()))

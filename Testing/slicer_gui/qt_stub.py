@@ -4,30 +4,10 @@ from __future__ import annotations
 
 
 class QTimer:
-    """Records single-shot callbacks; ``run_pending()`` calls them (tests drive the 'event loop')."""
+    """Records single-shot callbacks in ``pending`` (no event loop runs them by itself)."""
 
     pending: list = []
 
     @classmethod
     def singleShot(cls, _milliseconds, callback) -> None:  # noqa: N802 - Qt's name
         cls.pending.append(callback)
-
-    @classmethod
-    def run_pending(cls) -> int:
-        calls = 0
-        while cls.pending:
-            callbacks, cls.pending = cls.pending, []
-            for callback in callbacks:
-                callback()
-                calls += 1
-        return calls
-
-
-class QSettings:
-    _values: dict = {}
-
-    def value(self, key, default=None):
-        return self._values.get(key, default)
-
-    def setValue(self, key, value) -> None:  # noqa: N802 - Qt's name
-        self._values[key] = value

@@ -3,8 +3,8 @@
 One ray march per pose gives each pixel's per-material area densities A_m (g/cm^2). Everything
 else is computed from them without marching again: the polychromatic image for any spectrum
 (``I/I0 = sum_E S(E) E exp(-sum_m mu/rho_m(E) A_m) / sum_E S(E) E``, an energy-integrating detector),
-a dual-energy pair, material-selective images (bone only, soft tissue only), monochromatic line
-integrals, then optional scatter, photon noise and detector blur.
+a dual-energy pair, material-selective images (bone only, soft tissue only), then optional
+scatter, photon noise and detector blur.
 
 Live previews (a slider in Slicer): prepare once, then project at reduced resolution::
 
@@ -71,17 +71,6 @@ class Projection:
         if name not in self.material_names:
             raise InputError(f"No material {name!r} in this projection; it has {', '.join(self.material_names)}.")
         return self.area_density[..., self.material_names.index(name)]
-
-    def transmitted(self, spectrum: "str | Spectrum | float" = None, only: Sequence[str] | None = None) -> np.ndarray:
-        """Noise-free I/I0 for ``spectrum`` (default: this projection's), through all or ``only`` some materials."""
-        spec = self.spectrum if spectrum is None else make_spectrum(spectrum)
-        return polychromatic(self.area_density, self.materials, spec, only=only)[0]
-
-    def line_integral(self, energy_keV: float | None = None) -> np.ndarray:
-        """Monochromatic line integral sum_m mu/rho_m(E) A_m at ``energy_keV`` (default: the spectrum's mean)."""
-        energy = self.spectrum.mean_energy_keV if energy_keV is None else float(energy_keV)
-        mu = np.array([m.mass_attenuation(np.array([energy]))[0] if m.composition else 1.0 for m in self.materials])
-        return (self.area_density.astype(np.float64) @ mu).astype(np.float32)
 
     def as_volume(self, kind: str = "log") -> Volume:
         """A one-slice Volume of an image (i = column, j = row) placed in the detector plane in RAS."""

@@ -65,11 +65,3 @@ class IntensityWindow:
         return (values.clip(-1.0, 1.0) + 1.0) / 2.0 * (self.high - self.low) + self.low
 
 
-def hu_to_unit(values, window: IntensityWindow):
-    """Scale HU (or the window's units) to [-1, 1] with ``window``."""
-    return window.to_unit(values)
-
-
-def unit_to_hu(values, window: IntensityWindow):
-    """Scale [-1, 1] back to HU (or the window's units) with ``window``."""
-    return window.from_unit(values)

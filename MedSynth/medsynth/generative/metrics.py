@@ -182,19 +182,6 @@ def inception_fid(generated, real, data_range: tuple[float, float] | None = None
     return frechet_distance(inception_features(generated, data_range), inception_features(true, data_range))
 
 
-def feature_mmd(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Maximum mean discrepancy between two feature sets (MONAI's MMDMetric, linear kernel)."""
-    import torch
-    from monai.metrics import MMDMetric
-
-    a = torch.from_numpy(np.asarray(features_a, np.float32))
-    b = torch.from_numpy(np.asarray(features_b, np.float32))
-    if a.shape[0] != b.shape[0]:
-        count = min(a.shape[0], b.shape[0])
-        a, b = a[:count], b[:count]
-    return float(MMDMetric()(a, b))
-
-
 # --- segmentation consistency ----------------------------------------------------------------------
 def dice_scores(predicted: np.ndarray, expected: np.ndarray, num_classes: int) -> dict[int, float]:
     """Dice per foreground class over a stack of class-index images (classes absent in both: skipped)."""
@@ -217,8 +204,7 @@ def dice_scores(predicted: np.ndarray, expected: np.ndarray, num_classes: int) -
     return {index + 1: float(value) for index, value in enumerate(per_class.tolist()) if np.isfinite(value)}
 
 
-def segmentation_consistency(images, label_images, segmenter, image_range: tuple[float, float] | None = None
-                             ) -> dict:
+def segmentation_consistency(images, label_images, segmenter) -> dict:
     """Dice of ``segmenter``'s prediction on ``images`` against ``label_images`` (segmenter classes).
 
     ``images`` are CT slices in HU at the segmenter's pixel spacing; ``label_images`` hold the
@@ -237,7 +223,3 @@ def segmentation_consistency(images, label_images, segmenter, image_range: tuple
     return {"mean_dice": mean, "dice": per_class}
 
 
-def summarize(values: Sequence[float]) -> dict[str, float]:
-    """Mean and standard deviation of a list of numbers, for reports."""
-    array = np.asarray(values, dtype=np.float64)
-    return {"mean": float(array.mean()), "std": float(array.std())}

@@ -80,8 +80,3 @@ def store_user_weights(model_id: str, checkpoint: str | Path) -> tuple[Path, str
     return target, sha256_of(target)
 
 
-def clear_model_cache() -> list[Path]:
-    """Delete every cached weights file (shipped ones are copied again on next use)."""
-    from medsynth.settings import clear_cache
-
-    return clear_cache("models")

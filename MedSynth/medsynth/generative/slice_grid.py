@@ -15,27 +15,8 @@ import numpy as np
 from scipy import ndimage
 
 from medsynth.errors import GeometryError
-from medsynth.volume import Volume, reorient_like
-
-#: Display orientation: i -> patient left, j -> posterior, k -> superior.
-DISPLAY_REFERENCE = Volume(np.zeros((1, 1, 1)), np.diag([-1.0, -1.0, 1.0, 1.0]))
-
-
-def to_display_orientation(volume: Volume) -> Volume:
-    """The volume with its axes permuted/flipped to the display orientation (exact, no resampling).
-
-    Oblique volumes (axes not within a few degrees of the patient axes) cannot be sliced exactly;
-    the error says to resample them first.
-    """
-    try:
-        return reorient_like(volume, DISPLAY_REFERENCE)
-    except Exception:
-        raise GeometryError(
-            "The label map's axes are oblique to the patient axes, so it cannot be cut into axial slices "
-            "exactly. Resample it onto an axis-aligned grid first (Slicer: Resample Scalar Volume; "
-            "medsynth.io.resample_like)."
-        ) from None
-
+from medsynth.volume import Volume
+from medsynth.volume import display_oriented as to_display_orientation  # noqa: F401 - the one helper, by its old name
 
 @dataclass(frozen=True)
 class SliceGrid:

@@ -114,11 +114,6 @@ class CArm:
         row_spacing, col_spacing = self.spacing_rc
         return self.detector_rows * row_spacing, self.detector_columns * col_spacing
 
-    @property
-    def magnification(self) -> float:
-        """SID / SOD: how much larger an object at the isocenter appears on the detector."""
-        return self.sid / self.sod
-
     def replace(self, **changes) -> "CArm":
         """A copy with some fields changed (``carm.replace(primary_angle=30)``)."""
         return dataclasses.replace(self, **changes)

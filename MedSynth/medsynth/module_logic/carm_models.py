@@ -21,7 +21,7 @@ from vtk.util import numpy_support
 from medsynth.errors import GeometryError
 from medsynth.geometry import CArm
 from medsynth.geometry.carm import ROOM_FROM_PATIENT
-from medsynth.mrml.volumes import numpy_matrix, vtk_matrix
+from medsynth.mrml.volumes import matrix_to_world, vtk_matrix
 
 #: Part name -> (RGB colour, opacity) in the 3D view.
 PART_STYLES = {
@@ -64,15 +64,6 @@ def box_mesh(center, size) -> Mesh:
     quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
     triangles = [(a, b, c) for a, b, c, d in quads] + [(a, c, d) for a, b, c, d in quads]
     return Mesh(corners, np.array(triangles, dtype=np.int64))
-
-
-def merge(*meshes: Mesh) -> Mesh:
-    points, cells, offset = [], [], 0
-    for mesh in meshes:
-        points.append(mesh.points)
-        cells.append(mesh.cells + offset)
-        offset += len(mesh.points)
-    return Mesh(np.concatenate(points), np.concatenate(cells), lines=meshes[0].lines)
 
 
 def detector_frame_mesh(carm: CArm) -> Mesh:
@@ -267,9 +258,7 @@ def carm_from_transform(transform_node, like: CArm | None = None, snap: bool = T
     if like is None:
         text = transform_node.GetAttribute(CARM_ATTRIBUTE)
         like = carm_from_json(text) if text else CArm()
-    to_world = vtk.vtkMatrix4x4()
-    transform_node.GetMatrixTransformToWorld(to_world)
-    matrix = numpy_matrix(to_world)
+    matrix = matrix_to_world(transform_node)
     try:
         return CArm.from_pose_matrix(matrix, like)
     except GeometryError:

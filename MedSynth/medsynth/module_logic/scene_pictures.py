@@ -152,6 +152,3 @@ def render_scene(ct: Volume, carm: CArm, drr: np.ndarray | None = None, size: tu
     return np.ascontiguousarray(pixels[::-1])
 
 
-def save_scene_picture(path: str | Path, ct: Volume, carm: CArm, drr: np.ndarray | None = None, **options) -> Path:
-    """Render ``render_scene`` to a PNG (written atomically)."""
-    return save_picture(Image.fromarray(render_scene(ct, carm, drr, **options)), path)

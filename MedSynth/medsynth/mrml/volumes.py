@@ -29,6 +29,20 @@ def numpy_matrix(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
+def ijk_to_ras_matrix(node) -> np.ndarray:
+    """A volume node's own IJK->RAS matrix (parent transforms not applied)."""
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return numpy_matrix(matrix)
+
+
+def matrix_to_world(transform_node) -> np.ndarray:
+    """A linear transform node's matrix to world, its parent transforms included."""
+    matrix = vtk.vtkMatrix4x4()
+    transform_node.GetMatrixTransformToWorld(matrix)
+    return numpy_matrix(matrix)
+
+
 def volume_to_node(volume: Volume, node=None, name: str = "Volume", label: bool = False):
     """Put a Volume into a (new or given) scalar volume node: voxels copied, IJK->RAS kept exactly."""
     scene = get_scene()
@@ -59,13 +73,9 @@ def node_to_volume(node) -> Volume:
             f"Volume '{node.GetName()}' is under a non-linear transform: harden the transform first "
             "(Data module, right-click, Harden transform)."
         )
-    matrix = vtk.vtkMatrix4x4()
-    node.GetIJKToRASMatrix(matrix)
-    ijk_to_ras = numpy_matrix(matrix)
+    ijk_to_ras = ijk_to_ras_matrix(node)
     if node.GetParentTransformNode() is not None:
-        to_world = vtk.vtkMatrix4x4()
-        node.GetParentTransformNode().GetMatrixTransformToWorld(to_world)
-        ijk_to_ras = numpy_matrix(to_world) @ ijk_to_ras
+        ijk_to_ras = matrix_to_world(node.GetParentTransformNode()) @ ijk_to_ras
     array = np.array(slicer.util.arrayFromVolume(node), copy=True)
     modality = node.GetAttribute("DICOM.Modality")
     units = node.GetAttribute("MedSynth.Units")

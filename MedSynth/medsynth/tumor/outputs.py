@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from medsynth.pictures import WINDOWS, montage, overlay_outlines, save_picture, slice_to_image, window
-from medsynth.volume import LabelMap, Volume, reorient_like
+from medsynth.volume import LabelMap, Volume, display_oriented
 
 #: Half-width (mm) of the square cut around each tumor, at least.
 MIN_HALF_WIDTH_MM = 30.0
@@ -17,9 +17,8 @@ MIN_HALF_WIDTH_MM = 30.0
 def tumor_picture(ct: Volume, labels: LabelMap, tumors: list, tumor_value: int = 2, liver_value: int | None = 1,
                   max_tumors: int = 30) -> Image.Image:
     """Axial and coronal cuts through each tumor's centre, liver window, liver (green) and tumor (red) outlines."""
-    display = Volume(np.zeros((1, 1, 1)), np.diag([-1.0, -1.0, 1.0, 1.0]))
-    oriented_ct = reorient_like(ct, display)  # i -> patient left, j -> posterior, k -> superior
-    oriented_labels = reorient_like(labels, display)
+    oriented_ct = display_oriented(ct)  # i -> patient left, j -> posterior, k -> superior
+    oriented_labels = display_oriented(labels)
     level, width = WINDOWS["liver"]
     si, sj, sk = oriented_ct.spacing
     images, titles = [], []

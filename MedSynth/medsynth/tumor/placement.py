@@ -27,11 +27,6 @@ class Box:
     def clipped(self) -> bool:
         return any((s.stop - s.start) != n for s, n in zip(self.inner_local, self.shape))
 
-    def ijk_min_max(self) -> list[list[int]]:
-        g = self.inner_global
-        return [[g[2].start, g[1].start, g[0].start], [g[2].stop - 1, g[1].stop - 1, g[0].stop - 1]]
-
-
 def make_box(centre_voxel: np.ndarray, half: np.ndarray, volume_shape_kji: tuple[int, int, int]) -> Box:
     """Box of ``2*half+1`` voxels per axis (i, j, k) around an integer voxel (i, j, k)."""
     start = np.asarray(centre_voxel, int) - half

@@ -191,7 +191,7 @@ def class_map_volume(ct: Volume, labels: LabelMap, spec: SliceDatasetSpec) -> tu
 
 def case_slices(case: SliceCase, spec: SliceDatasetSpec, cancel: CancelToken | None = None) -> dict:
     """Cut one case into resampled slices: images (HU, float32), class maps (uint8), spacing, indices."""
-    from medsynth.pictures import _display_oriented
+    from medsynth.volume import display_oriented as _display_oriented
 
     ct, labels = _load_case(case)
     classes, body, info = class_map_volume(ct, labels, spec)

@@ -94,12 +94,6 @@ class SemanticDiffusion(LabelToImageModel):
             return output
         return alpha.sqrt() * x - (1 - alpha).sqrt() * output
 
-    def drop_labels(self, one_hot: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Training-time label dropout: zero the whole one-hot map of a random fraction of samples."""
-        rate = float(self.hparams["label_dropout"])
-        keep = torch.rand(one_hot.shape[0], generator=generator, device=one_hot.device) >= rate
-        return one_hot * keep[:, None, None, None].float()
-
     def guided_output(self, x: torch.Tensor, t: int, one_hot: torch.Tensor, guidance: float) -> torch.Tensor:
         """The U-Net output with classifier-free guidance (linear in the output, whatever it predicts)."""
         timesteps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)

@@ -1,0 +1,26 @@
+"""Names that vulture cannot see used (read by vulture, never imported or run).
+
+Slicer finds a scripted module's classes by name (<Module>, <Module>Widget, <Module>Test) and
+calls the widget's enter/exit/cleanup and the test's runTest; torch calls forward(); numba
+intrinsics and VTK/Qt callbacks must accept arguments they do not use; Python calls a module's
+__getattr__ for a lazily imported name.
+"""
+
+# Slicer's scripted-module conventions
+MedSynth, MedSynthWidget, MedSynthTest
+DRRProjection, DRRProjectionWidget, DRRProjectionTest
+TumorSynthesis, TumorSynthesisWidget, TumorSynthesisTest
+SemanticSynthesis, SemanticSynthesisWidget, SemanticSynthesisTest
+_.enter, _.exit, _.cleanup, _.runTest
+
+# torch.nn.Module.__call__ calls forward; a package's lazy attributes (PEP 562)
+_.forward
+__getattr__
+
+# callback and protocol signatures: VTK observers (caller, event), numba intrinsics (typingctx),
+# context managers (exc_type, exc, traceback)
+caller, event, typingctx, exc_type, exc, traceback
+
+# shared job helpers other modules build on: per-item random streams, a finished task's state
+item_rng
+_.finished
