@@ -21,6 +21,9 @@ __getattr__
 # context managers (exc_type, exc, traceback)
 caller, event, typingctx, exc_type, exc, traceback
 
+# http.server's request handler hooks (the standard library calls them by name)
+_.do_GET, _.do_POST, _.log_message, _.handle_error
+
 # shared job helpers other modules build on: per-item random streams, a finished task's state
 item_rng
 _.finished

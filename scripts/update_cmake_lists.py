@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CMAKE = ROOT / "MedSynth" / "CMakeLists.txt"
 PACKAGE = ROOT / "MedSynth" / "medsynth"
-RESOURCE_SUFFIXES = (".json", ".csv", ".npz", ".yaml", ".yml", ".pt", ".txt", ".md")
+RESOURCE_SUFFIXES = (".json", ".csv", ".npz", ".yaml", ".yml", ".pt", ".txt", ".md", ".html")
 
 
 def package_files() -> tuple[list[str], list[str]]:
