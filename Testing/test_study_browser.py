@@ -67,7 +67,7 @@ def test_two_readers_one_resumes_and_the_analysis_matches(browser, tmp_path, lid
     synthetic = make_synthetic(tmp_path / "synthetic", lidc_dir)
     folder = tmp_path / "study"
     assert main(["study", "create", "--real", str(real), "--synthetic", str(synthetic), "--out", str(folder),
-                 "--size", "384", "--seed", "11", "--quiet"]) == 0
+                 "--size", "384", "--seed", "11", "--window", "soft_tissue", "--quiet"]) == 0
     study = Study.load(folder)
     truth = {i: study.key[i]["truth"] for i in study.image_ids}
     shots = Path(os.environ.get("MEDSYNTH_SCREENSHOTS") or tmp_path / "shots")
@@ -140,7 +140,6 @@ def test_two_readers_one_resumes_and_the_analysis_matches(browser, tmp_path, lid
     assert current_image(page) == study.order("bob")[3]
     answer(page, bob, given["bob"], len(study.image_ids) - 3)
     assert page.is_visible("#done-screen")
-    page.screenshot(path=str(shots / "study_done.png"))
     context.close()
     server.stop()
 
@@ -173,6 +172,7 @@ def test_two_readers_one_resumes_and_the_analysis_matches(browser, tmp_path, lid
     assert by_id[fooled]["correct"] == 1 and by_id[fooled]["answers"] == {"real": 1, "fake": 1, "uncertain": 0}
     report = (folder / "report" / "report.md").read_text()
     assert "Fleiss' kappa" in report and "too smooth" in report
-    for picture in ("metrics.png", "difficulty.png", "reasons.png"):
+    for picture in ("metrics.png", "difficulty.png", "reasons.png", "hardest.png"):
         assert (folder / "report" / picture).stat().st_size > 5000
     shutil.copy(folder / "report" / "metrics.png", shots / "study_report.png")
+    shutil.copy(folder / "report" / "hardest.png", shots / "study_hardest.png")

@@ -77,6 +77,12 @@ def test_unsupported_image_names_the_file_and_the_fix(study_sources, tmp_path):
     assert not (tmp_path / "study").exists()
 
 
+def test_overlapping_real_and_synthetic_folders_are_refused(study_sources, tmp_path):
+    real, _ = study_sources
+    with pytest.raises(InputError, match="overlap.*two separate folders"):
+        create_study(real.parent, real, tmp_path / "study")
+
+
 def test_an_existing_study_is_never_overwritten(study, study_sources):
     with pytest.raises(InputError, match="already exists"):
         create_study(*study_sources, study.folder)

@@ -1,5 +1,7 @@
 """``analyse_study``: the readers' answers against the key, as a Markdown report with plots.
 
+Writes report.md, results.json, metrics.png, difficulty.png, reasons.png and hardest.png.
+
 Per reader and pooled: accuracy, sensitivity and specificity for fakes with 95 % Wilson intervals
 (pooled intervals treat every read as independent, which overstates their precision when readers
 share images); Fleiss' kappa over the images every reader answered; the reasons readers ticked,
@@ -99,6 +101,7 @@ def markdown(study: Study, results: dict) -> str:
         lines += [f"- {c['reader']} on {c['image']} ({c['truth']}, answered {c['answer']}): {c['comment']}"
                   for c in results["comments"]]
     lines += ["", "## Images from hardest to easiest", "", "![share of readers right per image](difficulty.png)", "",
+              "![the hardest images](hardest.png)", "",
               "| image | truth | source | right | real | fake | uncertain |", "|---|---|---|---|---|---|---|"]
     for item in results["images"]:
         a = item["answers"]
@@ -157,6 +160,22 @@ def plot(results: dict, folder: Path) -> None:
     _save(figure, folder / "reasons.png")
 
 
+def hardest_images(study: Study, results: dict, folder: Path, count: int = 8, size: int = 192) -> Path:
+    """hardest.png: the images readers got wrong most often, labelled with truth and score."""
+    from PIL import Image
+
+    from medsynth.pictures import montage, save_picture
+
+    chosen = [item for item in results["images"] if item["reads"]][:count]
+    pictures, titles = [], []
+    for item in chosen:
+        with Image.open(study.folder / "images" / f"{item['id']}.png") as image:
+            image.thumbnail((size, size))
+            pictures.append(image.copy())
+        titles.append(f"{item['truth']}: {item['correct']}/{item['reads']} right")
+    return save_picture(montage(pictures, titles, columns=min(4, len(pictures))), folder / "hardest.png")
+
+
 def analyse_study(study: Study | str | Path, out: str | Path | None = None) -> Path:
     """Write report.md, results.json and the plots into ``out`` (default STUDY/report); return report.md."""
     study = study if isinstance(study, Study) else Study.load(study)
@@ -164,7 +183,9 @@ def analyse_study(study: Study | str | Path, out: str | Path | None = None) -> P
     results = summarise(study)
     folder.mkdir(parents=True, exist_ok=True)
     plot(results, folder)
+    hardest_images(study, results, folder)
     write_json(folder / "results.json", results)
     with atomic_output(folder / "report.md") as temporary:
         temporary.write_text(markdown(study, results))
     return folder / "report.md"
+

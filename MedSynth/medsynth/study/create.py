@@ -28,6 +28,10 @@ def create_study(real: str | Path, synthetic: str | Path, out: str | Path,
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} already exists and is not empty; choose a new --out folder "
                          "(an existing study keeps its readers' answers).")
+    real_root, synthetic_root = Path(real).resolve(), Path(synthetic).resolve()
+    if real_root == synthetic_root or real_root in synthetic_root.parents or synthetic_root in real_root.parents:
+        raise InputError(f"--real {real} and --synthetic {synthetic} overlap, so images would be counted on both "
+                         "sides; keep real and synthetic images in two separate folders.")
     sources = [(path, "real", Path(real)) for path in list_images(real)]
     sources += [(path, "synthetic", Path(synthetic)) for path in list_images(synthetic)]
     rng = item_rng(parameters.seed, "study images")
