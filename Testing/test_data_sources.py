@@ -62,6 +62,11 @@ def test_tcia_wrong_collection_suggests_the_right_one(server):
         tcia.series("LIDC-IDR", url=server.url + "tcia")
 
 
+def test_tcia_unknown_series_uid_is_named(server, tmp_path):
+    with pytest.raises(InputError, match=r"no public series 1\.2\.3; copy the SeriesInstanceUID"):
+        tcia.download_series(["1.2.3"], tmp_path, url=server.url + "tcia")
+
+
 def test_tcia_download_verifies_unpacks_and_converts(server, tmp_path, lidc_series, capsys):
     out = tmp_path / "tcia"
     argv = ["data", "tcia", "--url", server.url + "tcia", "download", "--collection", "LIDC-IDRI",

@@ -55,14 +55,18 @@ def series(collection: str, modality: str | None = None, patient_id: str | None 
     return sorted(rows, key=lambda row: (row.get("PatientID", ""), row["SeriesInstanceUID"]))
 
 
-def _object_count(uid: str, url: str | None) -> int | None:
+def _object_count(uid: str, url: str | None) -> int:
+    """How many files the series has; an unknown (or non-public) UID is an input error."""
     rows = get_json(f"{base_url(url)}/getSeriesSize", {"SeriesInstanceUID": uid})
     row = rows[0] if isinstance(rows, list) and rows else rows
     count = row.get("ObjectCount") if isinstance(row, dict) else None
-    return int(float(count)) if count not in (None, "") else None
+    if count in (None, "") or int(float(count)) == 0:
+        raise InputError(f"TCIA has no public series {uid}; copy the SeriesInstanceUID from "
+                         "`medsynth data tcia series COLLECTION`.")
+    return int(float(count))
 
 
-def _unpack_verified(archive: Path, destination: Path, expected: int | None) -> int:
+def _unpack_verified(archive: Path, destination: Path, expected: int) -> int:
     """Check every DICOM member against md5hashes.csv (and the count), then unpack atomically."""
     try:
         with zipfile.ZipFile(archive) as zipped:
@@ -71,7 +75,7 @@ def _unpack_verified(archive: Path, destination: Path, expected: int | None) -> 
                 raise DataFetchError(f"{archive.name} has no md5hashes.csv; TCIA's answer was not a "
                                      "getImageWithMD5Hash archive.")
             rows = list(csv.DictReader(io.StringIO(zipped.read("md5hashes.csv").decode("utf-8-sig"))))
-            if expected is not None and len(rows) != expected:
+            if len(rows) != expected:
                 raise DataFetchError(f"{archive.name} holds {len(rows)} files but TCIA lists {expected}.")
             with atomic_output(destination, directory=True) as staging:
                 for row in rows:
