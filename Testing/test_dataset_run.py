@@ -136,3 +136,17 @@ def test_full_disk_names_the_item_and_keeps_the_others(small_lidc, tmp_path, mon
         raise_failures(summary)
     assert not list((tmp_path / "out").rglob("*.partial")) and not (tmp_path / "out/lidc/original/view_0001").exists()
     assert json.loads((tmp_path / "out/manifest.json").read_text())["complete"] is False
+
+
+def test_command_line_runs_a_recipe_and_reports_bad_keys(made, tmp_path, capsys):
+    from medsynth.cli.main import main
+
+    recipe, out, _summary = made
+    assert main(["dataset", "run", str(recipe.source), "--out", str(out), "--quiet"]) == 0
+    assert "0 image(s) made, 4 already done, 0 failed of 4" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(recipe.source.read_text().replace("views:", "veiws:"))
+    assert main(["dataset", "run", str(bad), "--out", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "unknown key 'veiws'; did you mean 'views'?" in error
+    assert main(["dataset", "schema"]) == 0 and '"MedSynth dataset recipe"' in capsys.readouterr().out
