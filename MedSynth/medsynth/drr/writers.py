@@ -43,8 +43,12 @@ def write_view(
     formats: Sequence[str] = FORMATS,
     kinds: Sequence[str] | None = None,
     window: tuple[float, float] | None = None,
+    uid_key: str | None = None,
 ) -> dict:
-    """Write one projection's files into ``folder``; return the JSON description written as view.json."""
+    """Write one projection's files into ``folder``; return the JSON description written as view.json.
+
+    ``uid_key``: the DICOM's UIDs derive from it (see ``write_dicom``), so a rerun writes the same file.
+    """
     from medsynth.io import write_volume
     from medsynth.pictures import save_picture
 
@@ -81,7 +85,7 @@ def write_view(
         description["png_window"] = {"image": "log", "low": used[0], "high": used[1],
                                      "mapping": "linear, clipped; higher line integral = brighter"}
     if "dicom" in formats:
-        write_dicom(projection, folder / "drr.dcm")
+        write_dicom(projection, folder / "drr.dcm", uid_key=uid_key)
         files["dicom"] = "drr.dcm"
     description["files"] = files
     with atomic_output(folder / "view.json") as temp:
