@@ -253,9 +253,19 @@ def item_row(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: Prepared
     return row
 
 
-def render_item(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: PreparedGroup, out_dir: Path) -> dict:
-    """Project one view and write its folder atomically; return its manifest row."""
-    from medsynth.dataset.writing import write_item
+@dataclass
+class ProjectedItem:
+    """One item's images in memory, not yet written."""
+
+    item: PlanItem
+    pose: object  # CArmPose with the absolute isocenter
+    carm: object
+    projection: object
+    structures: list
+
+
+def project_item(recipe: Recipe, item: PlanItem, group: PreparedGroup) -> ProjectedItem:
+    """March one view and its structures (``drr.job.render`` with the item's own seed)."""
     from medsynth.drr.job import render
 
     pose = _pose(item, group)
@@ -267,13 +277,20 @@ def render_item(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: Prepa
         raise InputError(f"{item.key}: {error}") from None
     projection = render(group.prepared, parameters, [pose], seeds=[item.seed], validate=False)[0]
     structures = group.structures.project(carm, device=projection.settings.get("device", "cpu"))
-    final = Path(out_dir) / item.key
-    try:
-        from medsynth.io.atomic import atomic_output
+    return ProjectedItem(item, pose, carm, projection, structures)
 
-        with atomic_output(final, directory=True) as folder:
-            files, stats = write_item(projection, structures, folder, recipe, item, group)
-            row = item_row(recipe, inputs, item, group, pose, carm, files, stats)
+
+def write_projected(recipe: Recipe, inputs: CaseInputs, projected: ProjectedItem, group: PreparedGroup,
+                    out_dir: Path) -> dict:
+    """Write one item's folder atomically (item.json last); return its manifest row."""
+    from medsynth.dataset.writing import write_item
+    from medsynth.io.atomic import atomic_output
+
+    item = projected.item
+    try:
+        with atomic_output(Path(out_dir) / item.key, directory=True) as folder:
+            files, stats = write_item(projected.projection, projected.structures, folder, recipe, item, group)
+            row = item_row(recipe, inputs, item, group, projected.pose, projected.carm, files, stats)
             (folder / ITEM_FILE).write_text(json.dumps(row, indent=1, sort_keys=True) + "\n")
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -281,6 +298,11 @@ def render_item(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: Prepa
                              "choose another --out, then run again: finished items are kept.") from None
         raise
     return row
+
+
+def render_item(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: PreparedGroup, out_dir: Path) -> dict:
+    """Project one view and write its folder atomically; return its manifest row."""
+    return write_projected(recipe, inputs, project_item(recipe, item, group), group, out_dir)
 
 
 # --- the per-process cache ----------------------------------------------------------------------
@@ -292,9 +314,22 @@ _group_locks: dict[tuple, threading.Lock] = {}
 _failed_groups: dict[tuple, InputError] = {}  # a case that cannot be prepared fails its other views at once
 
 
+def preparation_key(recipe: Recipe, inputs: CaseInputs, item: PlanItem) -> str:
+    """What a prepared group depends on (its inputs, tumor, materials, structures), not the views:
+    recipes that differ only in their views or outputs share a worker's prepared CTs."""
+    import hashlib
+
+    tumor = None if item.variant is None else to_dict(recipe.tumor.parameters_of(item.variant, item.tumor_seed))
+    drr = recipe.drr.parameters
+    parts = [inputs.case.name, str(inputs.case.ct), str(inputs.case.labels), str(inputs.case.table), inputs.checksums,
+             item.variant, tumor, drr.physics, drr.materials, recipe.labels.structures, recipe.labels.area_density,
+             recipe.output.keep_identifiers]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def cached_group(recipe: Recipe, inputs: CaseInputs, item: PlanItem) -> PreparedGroup:
     """The prepared (case, variant) of ``item``, made once per process and kept for its other views."""
-    key = (recipe.digest(), item.case, item.variant)
+    key = preparation_key(recipe, inputs, item)
     with _cache_lock:
         lock = _group_locks.setdefault(key, threading.Lock())
     with lock:

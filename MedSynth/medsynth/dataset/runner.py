@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medsynth.dataset.job import CaseInputs, case_inputs, check_grids, is_done, run_item
+from medsynth.dataset.job import CaseInputs, case_inputs, check_grids, is_done
 from medsynth.dataset.plan import PlanItem, plan
 from medsynth.dataset.recipe import Recipe
 from medsynth.errors import CancelledError, InputError
@@ -22,6 +22,8 @@ from medsynth.io.atomic import atomic_output
 from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
 
 RECIPE_COPY = "recipe.json"
+#: Views marched ahead of the writer in a local run.
+WRITE_AHEAD = 1
 
 
 @dataclass
@@ -103,22 +105,53 @@ def raise_failures(summary: RunSummary) -> None:
 
 def run_local(recipe: Recipe, out_dir: str | Path, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> RunSummary:
-    """Make every item not yet done, in this process, one (case, variant) prepared at a time."""
+    """Make every item not yet done, in this process, one (case, variant) prepared at a time.
+
+    Writing overlaps marching: one writer thread saves view i while view i + 1 is marched (the
+    kernels release the GIL), at most WRITE_AHEAD views held in memory.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medsynth.dataset.job import cached_group, project_item, write_projected
+
     out_dir = Path(out_dir)
     start = start_run(recipe, out_dir)
     made, failed = 0, {}
     total = max(1, len(start.items))
     done = len(start.items) - len(start.pending)
     report(progress, done / total, f"{done} already done")
-    for item in start.pending:
-        check_cancel(cancel)
+    writing: list[tuple[PlanItem, object]] = []
+
+    def collect(keep: int) -> None:
+        nonlocal made, done
+        while len(writing) > keep:
+            item, future = writing.pop(0)
+            try:
+                future.result()
+                made += 1
+            except InputError as error:
+                failed[item.key] = str(error)
+            done += 1
+            report(progress, done / total, item.key)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsynth-writer") as writer:
         try:
-            run_item(recipe, start.inputs[item.case], item, out_dir)
-            made += 1
-        except CancelledError:
+            for item in start.pending:
+                check_cancel(cancel)
+                inputs = start.inputs[item.case]
+                try:
+                    group = cached_group(recipe, inputs, item)
+                    projected = project_item(recipe, item, group)
+                except InputError as error:
+                    failed[item.key] = str(error)
+                    done += 1
+                    report(progress, done / total, item.key)
+                    continue
+                writing.append((item, writer.submit(write_projected, recipe, inputs, projected, group, out_dir)))
+                collect(WRITE_AHEAD)
+            collect(0)
+        except BaseException:
+            for _item, future in writing:  # finish what is being written: complete folders only
+                future.cancel()
             raise
-        except InputError as error:
-            failed[item.key] = str(error)
-        done += 1
-        report(progress, done / total, item.key)
     return finish_run(recipe, out_dir, start, made, failed)
