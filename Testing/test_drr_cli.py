@@ -103,3 +103,24 @@ def test_detector_volume_places_pixels_on_the_detector():
     np.testing.assert_allclose(volume.spacing[:2], [3.0, 2.0])
     for col, row in ((0, 0), (8, 5), (3, 2)):
         np.testing.assert_allclose(volume.ijk_to_ras_points([col, row, 0]), carm.pixel_to_ras(col, row), atol=1e-9)
+
+
+def test_resumed_noisy_sweep_draws_the_noise_of_an_uninterrupted_one(lidc_dir, tmp_path, capsys):
+    """Each view has its own seed: a view made again after the sweep stopped gets exactly its noise."""
+    import shutil
+
+    out = tmp_path / "noisy"
+    argv = ["drr", str(lidc_dir / "ct.nii.gz"), "--out", str(out), "--lao=0:20", "--views", "3", "--size", "24",
+            "--photons", "3000", "--formats", "nifti", "dicom", "--quiet"]
+    assert main(argv) == 0
+    folders = sorted(p for p in out.iterdir() if p.is_dir())
+    before = {p.name: read_volume(p / "intensity.nii.gz").array for p in folders}
+    dicom_before = (folders[1] / "drr.dcm").read_bytes()
+    for folder in folders[1:]:  # the sweep stopped after its first view
+        shutil.rmtree(folder)
+    assert main(argv) == 0
+    assert "2 view(s) written, 1 already present" in capsys.readouterr().out
+    for name, image in before.items():
+        np.testing.assert_array_equal(read_volume(out / name / "intensity.nii.gz").array, image)
+    assert pydicom.dcmread(out / folders[1].name / "drr.dcm").SOPInstanceUID == pydicom.dcmread(
+        pydicom.filebase.DicomBytesIO(dicom_before)).SOPInstanceUID

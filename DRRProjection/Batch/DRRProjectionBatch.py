@@ -1,6 +1,6 @@
 """Render DRRs of a CT at many C-arm poses, without a GUI.
 
-Works the same with plain Python (slicer-core's MRML) and inside Slicer::
+Works the same with plain Python and inside Slicer (the CT goes from its file to the projector, no MRML)::
 
     python DRRProjectionBatch.py --ct chest.nii.gz --poses poses.json --out drrs/
     Slicer --no-main-window --python-script DRRProjectionBatch.py --ct chest.nii.gz --poses poses.json --out drrs/
@@ -152,12 +152,18 @@ def read_poses(path):
 # --- rendering ------------------------------------------------------------------------------------
 
 def run(args, progress):
-    from medsynth.geometry import load_preset
-    from medsynth.jobs import BatchItem, run_batch, sub_progress
-    from medsynth.mrml import get_scene, save_node
-    from medsynth.drr.parameters import OUTPUT_KINDS, CArmPose, DRRParameters
-    from medsynth.module_logic.drr import DRRLogic
+    """Read the CT file, render every pose with the library's DRR job, write one folder per pose.
+
+    The CT goes straight from its file to the projector (no MRML node in between); each pose gets
+    its own noise seed (``drr.job.view_seeds``), so a resumed run draws what an uninterrupted one draws.
+    """
+    from medsynth.drr import prepare
     from medsynth.drr.display import to_uint8
+    from medsynth.drr.job import job_materials, render, shown_images, view_seeds
+    from medsynth.drr.parameters import OUTPUT_KINDS, CArmPose, DRRParameters
+    from medsynth.geometry import load_preset
+    from medsynth.io import write_volume
+    from medsynth.jobs import BatchItem, run_batch
     from medsynth.pictures import save_picture, slice_to_image
 
     if args.output not in OUTPUT_KINDS:
@@ -175,40 +181,29 @@ def run(args, progress):
     if args.spacing:
         request = request.replace(pixel_spacing=args.spacing)
     progress(0.0, f"loading {args.ct}")
-    scene = get_scene()
-    ct_node = _load_ct(args.ct)
-    logic = DRRLogic()
-    ct = logic.ct_volume(ct_node)  # checks HU now: a bad CT fails before any output
+    ct = _load_ct(args.ct)  # checks HU now: a bad CT fails before any output
     items = []
     for name, pose in poses:
         isocenter = tuple(ct.center_ras) if pose["isocenter"] == "center" else tuple(pose["isocenter"])
-        items.append(BatchItem(name, request.replace(pose=CArmPose(pose["primary"], pose["secondary"],
-                                                                   pose.get("sid", preset.sid), pose.get("sod", preset.sod),
-                                                                   *isocenter))))
+        items.append(BatchItem(name, CArmPose(pose["primary"], pose["secondary"], pose.get("sid", preset.sid),
+                                              pose.get("sod", preset.sod), *isocenter)))
     for item in items:  # every pose is checked before the first render
-        item.payload.carm().validate(ct)
+        request.carm(item.payload).validate(ct)
+    seeds = dict(zip((item.name for item in items), view_seeds(request, len(items))))
+    progress(0.02, "preparing the CT")
+    prepared = prepare(ct, job_materials(ct, request))
     suffix = "." + args.format
 
     def work(item, folder):
-        index = items.index(item)
-        step = sub_progress(progress, 0.05 + 0.95 * index / len(items), 0.05 + 0.95 * (index + 1) / len(items))
-        nodes = logic.process(ct_node, item.payload, progress=lambda f, m="": step(f, f"{item.name}: {m}"))
-        try:
-            carm = logic.carm_of_drr(nodes[0])
-            for node in nodes:
-                kind = node.GetAttribute("MedSynth.DRR.Image")
-                stem = "drr" if len(nodes) == 1 else f"drr_{kind}"
-                save_node(node, str(folder / (stem + suffix)))
-                if not args.no_png:
-                    picture, _window = to_uint8(slicer_array(node), invert=kind.endswith("intensity"))  # bone bright
-                    save_picture(slice_to_image(picture, carm.spacing_rc), folder / (stem + ".png"))
-            (folder / "carm.json").write_text(json.dumps(carm.to_dict(), indent=1) + "\n")
-        finally:
-            for node in nodes:
-                for attached in (node.GetDisplayNode(), node.GetStorageNode()):
-                    if attached is not None:
-                        scene.RemoveNode(attached)
-                scene.RemoveNode(node)
+        projection = render(prepared, request, [item.payload], seeds=[seeds[item.name]], validate=False)[0]
+        images = shown_images(projection, request)
+        for kind, image in images.items():
+            stem = "drr" if len(images) == 1 else f"drr_{kind}"
+            write_volume(image, folder / (stem + suffix))
+            if not args.no_png:
+                picture, _window = to_uint8(image.array[0], invert=kind.endswith("intensity"))  # bone bright
+                save_picture(slice_to_image(picture, projection.carm.spacing_rc), folder / (stem + ".png"))
+        (folder / "carm.json").write_text(json.dumps(projection.carm.to_dict(), indent=1) + "\n")
 
     out = Path(args.out)
     done, skipped = run_batch(items, out, work, progress=lambda f, m="": progress(0.05 + 0.95 * f, m))
@@ -216,21 +211,15 @@ def run(args, progress):
     return EXIT_OK
 
 
-def slicer_array(node):
-    import slicer
-
-    return slicer.util.arrayFromVolume(node)[0]
-
-
 def _load_ct(path):
     from medsynth.errors import InputError
     from medsynth.io import read_volume
-    from medsynth.mrml import volume_to_node
 
     if not Path(path).exists():
         raise InputError(f"CT {path} does not exist.")
-    volume = read_volume(path, modality="CT")  # DICOM folders, NIfTI, NRRD: MedSynth's readers
-    return volume_to_node(volume, name=Path(str(path).rstrip("/")).name.split(".")[0] or "CT")
+    ct = read_volume(path, modality="CT")  # DICOM folders, NIfTI, NRRD: MedSynth's readers
+    ct.require_hu()
+    return ct
 
 
 def self_test(progress):

@@ -1,4 +1,10 @@
-"""``medsynth dataset slices|lidc-nodules|dual-energy|unpaired``: training data for the generative models."""
+"""``medsynth dataset run|schema|slices|lidc-nodules|dual-energy|unpaired``.
+
+``run RECIPE --out DIR``: CTs -> labelled radiographs from a YAML recipe (medsynth.dataset), in
+this process, on a Dask LocalCluster (``--workers N``), an existing scheduler (``--scheduler``)
+or the recipe's SLURM/PBS/LSF cluster (``--cluster``). The other actions build training data for
+the generative models.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,26 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("dataset", help="build training datasets for the generative models")
+    parser = subparsers.add_parser("dataset", help="labelled radiograph datasets from a recipe; generative training sets")
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
+
+    run = actions.add_parser(
+        "run", help="CTs -> radiographs + projected masks + manifest, from a YAML recipe (resumable)",
+        description="Run a dataset recipe (see docs/dataset.md). Finished images are kept: running the same "
+                    "command again, even after kill -9, makes only what is missing.")
+    run.add_argument("recipe", help="YAML recipe")
+    run.add_argument("--out", required=False, help="output folder")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run on a Dask LocalCluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="join a running Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument("--cluster", action="store_true", help="start the recipe's SLURM/PBS/LSF cluster (dask-jobqueue)")
+    run.add_argument("--print-job-script", action="store_true",
+                     help="print the batch script of the recipe's cluster section and exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=run_recipe)
+
+    schema = actions.add_parser("schema", help="print the recipe's JSON schema")
+    schema.set_defaults(func=print_schema)
 
     slices = actions.add_parser(
         "slices", help="CT + label map -> 2D slice dataset (classes by name, split by patient)",
@@ -53,6 +77,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     unpaired.add_argument("--size", type=int, default=64)
     unpaired.add_argument("out", help="output dataset folder")
     unpaired.set_defaults(func=run_unpaired)
+
+
+def run_recipe(args: argparse.Namespace) -> int:
+    from medsynth.dataset import load_recipe
+    from medsynth.dataset.runner import raise_failures, run_local
+    from medsynth.errors import InputError
+    from medsynth.jobs.progress_bar import progress_bar
+
+    recipe = load_recipe(args.recipe)
+    if args.print_job_script:
+        from medsynth.dataset.distributed import job_script
+
+        if recipe.cluster is None:
+            raise InputError(f"{args.recipe} has no 'cluster:' section; add one (kind: slurm, pbs or lsf).")
+        print(job_script(recipe.cluster))
+        return 0
+    if not args.out:
+        raise InputError("Give the output folder with --out DIR.")
+    with progress_bar("dataset", enabled=not args.quiet) as progress:
+        if args.workers or args.scheduler or args.cluster:
+            from medsynth.dataset.distributed import run_dask
+
+            def show(link: str) -> None:
+                if not args.quiet:
+                    print(f"Dask dashboard: {link}", flush=True)
+
+            summary = run_dask(recipe, args.out, workers=args.workers, scheduler=args.scheduler,
+                               use_cluster=args.cluster, progress=progress, on_dashboard=show)
+        else:
+            summary = run_local(recipe, args.out, progress=progress)
+    print(summary.line())
+    raise_failures(summary)
+    return 0
+
+
+def print_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from medsynth.dataset import recipe_schema
+
+    print(json.dumps(recipe_schema(), indent=1))
+    return 0
 
 
 def _parse_case(text: str):

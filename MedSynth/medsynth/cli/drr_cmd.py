@@ -80,20 +80,16 @@ def parse_angles(text: str, views: int | None, what: str) -> list[float]:
     raise InputError(f"--{what} must be A, START:STOP or START:STOP:STEP, got {text!r}.")
 
 
-def _materials(args: argparse.Namespace, ct):
-    from medsynth.drr.materials import LabelMaterials, parse_mapping
-    from medsynth.io import read_labelmap
+def _materials_text(args: argparse.Namespace) -> str:
+    """--materials as DRRParameters.materials text ('rib_*=bone,...'), read from a JSON file if it is one."""
+    from medsynth.drr.materials import parse_mapping
 
-    if args.plastimatch_model:
-        if args.labels:
-            raise InputError("--plastimatch-model and --labels cannot be combined: the plastimatch model has one material.")
-        return "plastimatch"
+    if args.plastimatch_model and args.labels:
+        raise InputError("--plastimatch-model and --labels cannot be combined: the plastimatch model has one material.")
     if not args.labels:
         if args.materials:
             raise InputError("--materials maps labels to materials: give the label map with --labels.")
-        return None
-    labels = read_labelmap(args.labels, args.table)
-    ct.require_same_grid(labels, "label map")
+        return ""
     if not args.materials:
         raise InputError("--labels needs --materials, e.g. --materials 'vertebrae_*=bone,rib_*=bone,lung_*=lung'.")
     text = args.materials
@@ -101,87 +97,106 @@ def _materials(args: argparse.Namespace, ct):
         mapping = json.loads(Path(text).read_text())
         if not isinstance(mapping, dict):
             raise InputError(f"{text} must hold a JSON object mapping labels to materials.")
-        mapping = parse_mapping(",".join(f"{k}={v}" for k, v in mapping.items()))
-    else:
-        mapping = parse_mapping(text)
-    return LabelMaterials(labels, mapping)
+        text = ",".join(f"{k}={v}" for k, v in mapping.items())
+    parse_mapping(text)  # checked now, before the CT is read
+    return text
 
 
-def build_poses(args: argparse.Namespace, ct) -> list:
+def build_parameters(args: argparse.Namespace):
+    """The command line as the DRR job's parameters (``DRRParameters``), checked."""
+    from medsynth.drr.parameters import DRRParameters
+    from medsynth.drr.spectra import default_al_mm
     from medsynth.geometry import load_preset
+    from medsynth.parameters import validate
 
     carm = load_preset(args.preset)
-    changes = {"patient_position": args.position.upper()}
-    for name, value in (("sid", args.sid), ("sod", args.sod)):
-        if value is not None:
-            changes[name] = value
+    kv = float(args.kv)
+    changes: dict = {"patient_position": args.position.upper(), "kv": kv, "cu_mm": float(args.cu or 0.0),
+                     "physics": "plastimatch" if args.plastimatch_model else "deepdrr",
+                     "materials": _materials_text(args), "scatter": bool(args.scatter), "blur_sigma": float(args.blur),
+                     "seed": int(args.seed), "device": args.device, "material_images": bool(args.material_images)}
+    if args.al is not None:
+        added = float(args.al) - default_al_mm(kv)
+        if added < -1e-9:
+            raise InputError(f"--al {args.al:g} mm is below the {kv:g} kV tube's own filtration ({default_al_mm(kv):g} mm "
+                             "Al); give at least that, or leave --al out.")
+        changes["added_al_mm"] = max(0.0, added)
+    if args.photons is not None:
+        changes.update(add_noise=True, photons=int(round(args.photons)))
+    if args.dual_energy:
+        low_high = [v.strip().lower().removesuffix("kv") for v in args.dual_energy.split(",")]
+        if len(low_high) != 2:
+            raise InputError("--dual-energy takes two tube voltages, LOW,HIGH (e.g. 60,120).")
+        changes.update(dual_energy=True, low_kv=float(low_high[0]), high_kv=float(low_high[1]))
+    parameters = DRRParameters.from_preset(args.preset, detector_pixels=None, **changes)
+    height, width = carm.detector_size_mm
     if args.size is not None:
-        height, width = carm.detector_size_mm
-        changes.update(detector_rows=args.size, detector_columns=args.size,
-                       pixel_spacing=(height / args.size, width / args.size))
+        parameters = parameters.replace(detector_rows=args.size, detector_columns=args.size, pixel_spacing=height / args.size)
     if args.rows is not None:
-        changes["detector_rows"] = args.rows
+        parameters = parameters.replace(detector_rows=args.rows)
     if args.columns is not None:
-        changes["detector_columns"] = args.columns
+        parameters = parameters.replace(detector_columns=args.columns)
     if args.pixel_spacing is not None:
-        changes["pixel_spacing"] = args.pixel_spacing
-    changes["isocenter"] = tuple(args.isocenter) if args.isocenter else tuple(ct.center_ras)
-    carm = carm.replace(**changes)
+        parameters = parameters.replace(pixel_spacing=args.pixel_spacing)
+    pose = parameters.pose
+    for name in ("sid", "sod"):
+        if getattr(args, name) is not None:
+            setattr(pose, name, float(getattr(args, name)))
+    return parameters, validate
+
+
+def build_poses(args: argparse.Namespace, ct, parameters) -> list:
+    """Every view's CArmPose (the isocenter defaults to the CT's centre), checked against the C-arm and the CT."""
+    import dataclasses
+
+    isocenter = tuple(args.isocenter) if args.isocenter else tuple(ct.center_ras)
+    base = parameters.pose.moved_to(isocenter)
     primaries = parse_angles(args.lao, args.views, "lao")
     secondaries = parse_angles(args.cran, args.views, "cran")
-    poses = [carm.replace(primary_angle=a, secondary_angle=b) for b in secondaries for a in primaries]
+    poses = [dataclasses.replace(base, primary_angle=float(a), secondary_angle=float(b))
+             for b in secondaries for a in primaries]
     for pose in poses:
-        pose.validate(ct)
+        parameters.carm(pose).validate(ct)
     return poses
 
 
 def run(args: argparse.Namespace) -> int:
-    from medsynth.jobs.progress_bar import progress_bar
-    from medsynth.drr import prepare, project, spectrum
+    """A thin adapter over the DRR job (``medsynth.drr.job``): parameters, one seed per view, one folder per view."""
+    from medsynth.drr import prepare
+    from medsynth.drr.job import job_materials, render, view_seeds
     from medsynth.drr.writers import view_name, write_index, write_view
-    from medsynth.io import read_volume
+    from medsynth.io import read_labelmap, read_volume
     from medsynth.jobs import BatchItem, run_batch, sub_progress
-
-    from medsynth.geometry import load_preset
+    from medsynth.jobs.progress_bar import progress_bar
 
     # cheap checks first, before reading the CT or creating any output
     if args.photons is not None and not (np.isfinite(args.photons) and args.photons > 0):
         raise InputError(f"The photon count must be a positive number per pixel (e.g. 10000), got {args.photons:g}.")
     if args.blur < 0:
         raise InputError(f"--blur must be zero or a positive number of pixels, got {args.blur:g}.")
-    load_preset(args.preset)
+    parameters, validate = build_parameters(args)
     parse_angles(args.lao, args.views, "lao")
     parse_angles(args.cran, args.views, "cran")
-    spec = spectrum(float(args.kv) if args.al is not None or args.cu else f"{float(args.kv):g}kV",
-                    al_mm=args.al, cu_mm=args.cu)
+    parameters.spectrum()  # an impossible tube voltage fails here
     ct = read_volume(args.ct, modality="CT")
     ct.require_hu()
-    poses = build_poses(args, ct)
-    outputs = ["intensity", "log"]
-    dual = ("60kV", "120kV")
-    if args.dual_energy:
-        low_high = [v.strip().lower().removesuffix("kv") for v in args.dual_energy.split(",")]
-        if len(low_high) != 2:
-            raise InputError("--dual-energy takes two tube voltages, LOW,HIGH (e.g. 60,120).")
-        dual = tuple(f"{float(v):g}kV" for v in low_high)
-        outputs.append("dual_energy")
-    if args.material_images:
-        outputs.append("materials")
-    materials = _materials(args, ct)
+    poses = build_poses(args, ct, parameters)
+    validate(parameters, "medsynth drr")
+    if parameters.dual_energy:
+        parameters.dual_energy_spectra()
+    labels = read_labelmap(args.labels, args.table) if args.labels else None
+    materials = job_materials(ct, parameters, labels)
+    seeds = view_seeds(parameters, len(poses))  # one per view: a resumed sweep draws the same noise
     out_dir = Path(args.out)
-    items = [BatchItem(f"view_{i:03d}", pose) for i, pose in enumerate(poses)]
+    items = [BatchItem(view_name(parameters.carm(pose), i), (pose, seed)) for i, (pose, seed) in enumerate(zip(poses, seeds))]
     with progress_bar("drr", enabled=not args.quiet) as progress:
         prepared = prepare(ct, materials, progress=sub_progress(progress, 0.0, 0.1))
-        rng = np.random.default_rng(args.seed)
 
         def work(item: BatchItem, folder: Path) -> None:
-            projection = project(prepared, item.payload, spectrum=spec, photons=args.photons, outputs=outputs,
-                                 dual_energy=dual, scatter=args.scatter, blur_sigma=args.blur, seed=rng,
-                                 device=args.device)[0]
-            write_view(projection, folder, formats=args.formats)
+            pose, seed = item.payload
+            projection = render(prepared, parameters, [pose], seeds=[seed], validate=False)[0]
+            write_view(projection, folder, formats=args.formats, uid_key=f"{seed}/{item.name}")
 
-        for index, item in enumerate(items):  # stable names that also say the angles
-            item.name = view_name(item.payload, index)
         done, skipped = run_batch(items, out_dir, work, progress=sub_progress(progress, 0.1, 1.0))
     views = []
     for item in items:

@@ -43,8 +43,12 @@ def write_view(
     formats: Sequence[str] = FORMATS,
     kinds: Sequence[str] | None = None,
     window: tuple[float, float] | None = None,
+    uid_key: str | None = None,
 ) -> dict:
-    """Write one projection's files into ``folder``; return the JSON description written as view.json."""
+    """Write one projection's files into ``folder``; return the JSON description written as view.json.
+
+    ``uid_key``: the DICOM's UIDs derive from it (see ``write_dicom``), so a rerun writes the same file.
+    """
     from medsynth.io import write_volume
     from medsynth.pictures import save_picture
 
@@ -81,7 +85,7 @@ def write_view(
         description["png_window"] = {"image": "log", "low": used[0], "high": used[1],
                                      "mapping": "linear, clipped; higher line integral = brighter"}
     if "dicom" in formats:
-        write_dicom(projection, folder / "drr.dcm")
+        write_dicom(projection, folder / "drr.dcm", uid_key=uid_key)
         files["dicom"] = "drr.dcm"
     description["files"] = files
     with atomic_output(folder / "view.json") as temp:
@@ -89,8 +93,15 @@ def write_view(
     return description
 
 
-def write_dicom(projection: Projection, path: str | Path, kind: str = "log") -> Path:
-    """A DICOM Secondary Capture of ``kind`` (default the line-integral image), marked synthetic."""
+def write_dicom(projection: Projection, path: str | Path, kind: str = "log", *, uid_key: str | None = None,
+                identifiers: dict | None = None, dates: bool = True) -> Path:
+    """A DICOM Secondary Capture of ``kind`` (default the line-integral image), marked synthetic.
+
+    ``uid_key``: derive the new UIDs from this text (a dataset item's name and seed), so a rerun
+    writes the same file; default: random UIDs. ``dates``: stamp today's date (False: leave the
+    dates empty, as a de-identified dataset wants). ``identifiers``: patient and study attributes
+    to copy from the source (an explicit opt-in); without them nothing identifies a patient.
+    """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -102,16 +113,20 @@ def write_dicom(projection: Projection, path: str | Path, kind: str = "log") -> 
     carm = projection.carm
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    def new_uid(role: str) -> str:
+        return generate_uid(entropy_srcs=[uid_key, role]) if uid_key is not None else generate_uid()
+
+    meta.MediaStorageSOPInstanceUID = new_uid("instance")
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     now = datetime.datetime.now()
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
+    ds.StudyInstanceUID = new_uid("study")
+    ds.SeriesInstanceUID = new_uid("series")
+    day, time = (now.strftime("%Y%m%d"), now.strftime("%H%M%S")) if dates else ("", "")
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = day
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = time
     ds.Modality = "OT"
     ds.ConversionType = "SYN"  # synthetic image
     ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC", "DRR"]
@@ -119,6 +134,13 @@ def write_dicom(projection: Projection, path: str | Path, kind: str = "log") -> 
     ds.BurnedInAnnotation = "NO"
     ds.PatientName = "SYNTHETIC^DRR"
     ds.PatientID = "MEDSYNTH-SYNTHETIC"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = ""
+    ds.AccessionNumber = ""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "MedSynth synthetic image: no identifier of the source CT copied"
     ds.Manufacturer = "MedSynth (synthetic image generator)"
     ds.SoftwareVersions = __version__
     ds.SeriesDescription = "MedSynth synthetic DRR - NOT a real radiograph"
@@ -152,6 +174,11 @@ def write_dicom(projection: Projection, path: str | Path, kind: str = "log") -> 
     ds.WindowCenter = f"{float(np.percentile(image, 50)):.4g}"
     ds.WindowWidth = f"{float(np.ptp(np.percentile(image, [0.5, 99.5]))) + 1e-3:.4g}"
     ds.PixelData = stored.tobytes()
+    if identifiers:
+        for keyword, value in identifiers.items():
+            setattr(ds, keyword, value)
+        ds.PatientIdentityRemoved = "NO"
+        del ds.DeidentificationMethod
     with atomic_output(path) as temp:
         pydicom.dcmwrite(temp, ds, enforce_file_format=True)
     return Path(path)

@@ -1,0 +1,157 @@
+"""Running a recipe: locally in this process (the default) or on Dask (``medsynth.dataset.distributed``).
+
+Both runners do the same three things: ``start_run`` (check the inputs, clean what a killed run
+left half-written, checksum the inputs), the items that are not done yet, then ``finish_run``
+(manifest and contact sheet from the finished items' rows). An item is done when its folder
+exists, and folders appear whole (atomic rename), so a run killed at any moment, even with
+kill -9, resumes without redoing a finished item and without keeping a partial one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medsynth.dataset.job import CaseInputs, case_inputs, check_grids, is_done
+from medsynth.dataset.plan import PlanItem, plan
+from medsynth.dataset.recipe import Recipe
+from medsynth.errors import CancelledError, InputError
+from medsynth.io.atomic import atomic_output
+from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
+
+RECIPE_COPY = "recipe.json"
+#: Views marched ahead of the writer in a local run.
+WRITE_AHEAD = 1
+
+
+@dataclass
+class RunSummary:
+    planned: int
+    made: int
+    skipped: int
+    failed: dict[str, str] = field(default_factory=dict)
+    manifest: Path | None = None
+    contact_sheet: Path | None = None
+    dashboard: str | None = None
+
+    def line(self) -> str:
+        text = f"{self.made} image(s) made, {self.skipped} already done, {len(self.failed)} failed of {self.planned}"
+        return text + (f"; manifest {self.manifest}" if self.manifest else "")
+
+
+def remove_partials(out_dir: Path) -> int:
+    """Delete what a killed run left half-written (atomic writes' temporaries start with '.')."""
+    removed = 0
+    if not out_dir.is_dir():
+        return 0
+    for path in sorted(out_dir.rglob(".*"), key=lambda p: -len(p.parts)):
+        if path.name.endswith(".partial") or (path.is_file() and path.name.startswith(".") and path.suffix in
+                                              (".json", ".parquet", ".png", ".nii", ".gz", ".dcm")):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+@dataclass
+class RunStart:
+    items: list[PlanItem]
+    pending: list[PlanItem]
+    inputs: dict[str, CaseInputs]
+
+
+def start_run(recipe: Recipe, out_dir: str | Path) -> RunStart:
+    """Check every case (before any output), clean partials, checksum the inputs, record the recipe."""
+    out_dir = Path(out_dir)
+    for case in recipe.cases:
+        check_grids(case)
+    items = plan(recipe)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_partials(out_dir)
+    copy = out_dir / RECIPE_COPY
+    if copy.is_file():
+        previous = json.loads(copy.read_text()).get("recipe_sha256")
+        if previous != recipe.digest():
+            raise InputError(f"{out_dir} holds a dataset made from another recipe (recipe.json differs); give a new "
+                             "--out folder, or the same recipe to resume.")
+    else:
+        with atomic_output(copy) as temp:
+            temp.write_text(json.dumps({"recipe_sha256": recipe.digest(), "recipe": recipe.raw}, indent=1,
+                                       sort_keys=True) + "\n")
+    inputs = {case.name: case_inputs(case) for case in recipe.cases}
+    pending = [item for item in items if not is_done(out_dir, item)]
+    return RunStart(items, pending, inputs)
+
+
+def finish_run(recipe: Recipe, out_dir: str | Path, start: RunStart, made: int, failed: dict[str, str]) -> RunSummary:
+    from medsynth.dataset.contact_sheet import contact_sheet
+    from medsynth.dataset.manifest import read_rows, write_manifest
+
+    out_dir = Path(out_dir)
+    parquet, _json, _rows = write_manifest(out_dir, recipe, start.items, failed)
+    sheet = contact_sheet(out_dir, recipe, read_rows(out_dir, start.items))
+    return RunSummary(len(start.items), made, len(start.items) - len(start.pending), failed, parquet, sheet)
+
+
+def raise_failures(summary: RunSummary) -> None:
+    """One line for the first failed item (the others are listed in manifest.json)."""
+    if summary.failed:
+        key, message = next(iter(summary.failed.items()))
+        more = f" ({len(summary.failed) - 1} more in manifest.json)" if len(summary.failed) > 1 else ""
+        raise InputError(f"{message}{more}; the other items are done and kept." if key in message
+                         else f"{key}: {message}{more}; the other items are done and kept.")
+
+
+def run_local(recipe: Recipe, out_dir: str | Path, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> RunSummary:
+    """Make every item not yet done, in this process, one (case, variant) prepared at a time.
+
+    Writing overlaps marching: one writer thread saves view i while view i + 1 is marched (the
+    kernels release the GIL), at most WRITE_AHEAD views held in memory.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medsynth.dataset.job import cached_group, project_item, write_projected
+
+    out_dir = Path(out_dir)
+    start = start_run(recipe, out_dir)
+    made, failed = 0, {}
+    total = max(1, len(start.items))
+    done = len(start.items) - len(start.pending)
+    report(progress, done / total, f"{done} already done")
+    writing: list[tuple[PlanItem, object]] = []
+
+    def collect(keep: int) -> None:
+        nonlocal made, done
+        while len(writing) > keep:
+            item, future = writing.pop(0)
+            try:
+                future.result()
+                made += 1
+            except InputError as error:
+                failed[item.key] = str(error)
+            done += 1
+            report(progress, done / total, item.key)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsynth-writer") as writer:
+        try:
+            for item in start.pending:
+                check_cancel(cancel)
+                inputs = start.inputs[item.case]
+                try:
+                    group = cached_group(recipe, inputs, item)
+                    projected = project_item(recipe, item, group)
+                except InputError as error:
+                    failed[item.key] = str(error)
+                    done += 1
+                    report(progress, done / total, item.key)
+                    continue
+                writing.append((item, writer.submit(write_projected, recipe, inputs, projected, group, out_dir)))
+                collect(WRITE_AHEAD)
+            collect(0)
+        except BaseException:
+            for _item, future in writing:  # finish what is being written: complete folders only
+                future.cancel()
+            raise
+    return finish_run(recipe, out_dir, start, made, failed)

@@ -1,0 +1,152 @@
+"""A small recipe on the real LIDC CT: images, projected masks, manifest, DICOM, resume, bad inputs."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+
+from dataset_cases import write_recipe, write_small_lidc
+from medsynth.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def small_lidc(lidc_dir, tmp_path_factory):
+    return write_small_lidc(lidc_dir, tmp_path_factory.mktemp("small_lidc"))
+
+
+@pytest.fixture(scope="module")
+def made(small_lidc, tmp_path_factory):
+    from medsynth.dataset import load_recipe, run_local
+
+    recipe = load_recipe(write_recipe(small_lidc, views=2))
+    out = tmp_path_factory.mktemp("dataset")
+    return recipe, out, run_local(recipe, out)
+
+
+def test_recipe_makes_images_masks_and_manifest(made):
+    import pyarrow.parquet as pq
+
+    from medsynth.io import read_volume
+
+    recipe, out, summary = made
+    assert (summary.planned, summary.made, summary.failed) == (4, 4, {})
+    table = pq.read_table(out / "manifest.parquet").to_pylist()
+    assert [row["item"] for row in table] == ["lidc/original/view_0000", "lidc/original/view_0001",
+                                              "lidc/variant_000/view_0000", "lidc/variant_000/view_0001"]
+    document = json.loads((out / "manifest.json").read_text())
+    def present(rows):  # Parquet has every column in every row (None where a row has no such key)
+        return [{key: value for key, value in row.items() if value is not None} for row in rows]
+
+    assert document["complete"] and present(document["rows"]) == present(table)
+    for row in table:
+        assert len(row["ct_sha256"]) == 64 and row["labels_sha256"] and row["medsynth_version"]
+        assert row["drr.detector_rows"] == 48 and row["drr.add_noise"] and row["seed"] == row["drr.seed"]
+        log = read_volume(out / row["file.log"]).array[0]
+        tumor = read_volume(out / row["file.mask.tumor"]).array[0]
+        liver = read_volume(out / row["file.mask.liver"]).array[0]
+        assert log.shape == tumor.shape == (48, 48) and log.max() > 1.0
+        assert liver.sum() > 50 and row["pixels.liver"] == liver.sum()
+        if row["variant"] == "original":
+            assert tumor.sum() == 0 and row["tumors"] == 0
+        else:  # the tumors lie in the liver, so their projection lies in the liver's
+            assert tumor.sum() > 5 and row["tumors"] == 2 and row["tumor.tumor_type"] == "medium"
+            assert (tumor & liver).sum() / tumor.sum() > 0.95
+            density = read_volume(out / row["file.density.tumor"]).array[0]
+            assert density[tumor > 0].min() > 0 and density[tumor == 0].max() < 0.2
+        # the manifest's 3x4 matrix maps the isocenter onto the detector centre
+        matrix = np.array(row["projection_matrix"]).reshape(3, 4)
+        iso = np.array([row["drr.pose.isocenter_r"], row["drr.pose.isocenter_a"], row["drr.pose.isocenter_s"], 1.0])
+        u, v, w = matrix @ iso
+        assert (u / w, v / w) == pytest.approx((23.5, 23.5), abs=1e-6)
+    # paired views: the variant is seen from the original's poses, with its own noise seed
+    assert table[0]["projection_matrix"] == table[2]["projection_matrix"] and table[0]["seed"] != table[2]["seed"]
+    assert (out / "contact_sheet.png").stat().st_size > 1000
+
+
+def test_dicom_is_synthetic_and_de_identified(made):
+    import pydicom
+
+    _recipe, out, _summary = made
+    ds = pydicom.dcmread(out / "lidc/variant_000/view_0000/drr.dcm")
+    assert "DERIVED" in ds.ImageType and ds.ConversionType == "SYN" and ds.PatientIdentityRemoved == "YES"
+    assert ds.PatientName == "SYNTHETIC^DRR" and ds.StudyDate == "" and ds.get("PatientBirthDate", "") == ""
+    other = pydicom.dcmread(out / "lidc/variant_000/view_0001/drr.dcm")
+    assert ds.SOPInstanceUID != other.SOPInstanceUID
+
+
+def test_rerun_skips_everything_and_keeps_files(made):
+    from medsynth.dataset import run_local
+
+    recipe, out, _summary = made
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.nii")}
+    summary = run_local(recipe, out)
+    assert (summary.made, summary.skipped) == (0, 4)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii")} == before
+
+
+def test_keep_identifiers_is_an_opt_in(lidc_dicom_dir, tmp_path):
+    import pydicom
+
+    from medsynth.dataset import recipe_from_dict, run_local
+
+    document = {"cases": [{"name": "lidc", "ct": str(lidc_dicom_dir)}], "drr": {"detector_pixels": 16},
+                "output": {"formats": ["dicom"], "keep_identifiers": True, "contact_sheet": 0}}
+    run_local(recipe_from_dict(document, tmp_path), tmp_path / "kept")
+    ds = pydicom.dcmread(tmp_path / "kept/lidc/original/view_0000/drr.dcm")
+    source = pydicom.dcmread(sorted(lidc_dicom_dir.glob("*.dcm"))[0], stop_before_pixels=True)
+    assert ds.PatientID == source.PatientID and ds.PatientIdentityRemoved == "NO"
+    assert ds.SOPInstanceUID != source.SOPInstanceUID
+
+
+def test_label_map_on_another_grid_fails_before_any_output(small_lidc, tmp_path):
+    from medsynth.dataset import load_recipe, run_local
+    from medsynth.io import read_labelmap, write_volume
+    from medsynth.volume import LabelMap
+
+    labels = read_labelmap(small_lidc / "labels.nii.gz")
+    write_volume(LabelMap(np.ascontiguousarray(labels.array[:, :, ::2]), labels.ijk_to_ras @ np.diag([2.0, 1, 1, 1])),
+                 tmp_path / "coarse.nii.gz")
+    text = write_recipe(small_lidc).read_text().replace("labels: labels.nii.gz", f"labels: {tmp_path / 'coarse.nii.gz'}")
+    (tmp_path / "recipe.yaml").write_text(text.replace("ct.nii.gz", str(small_lidc / "ct.nii.gz"))
+                                          .replace("structures.csv", str(small_lidc / "structures.csv")))
+    with pytest.raises(InputError, match=r"case lidc: the label map coarse.nii.gz .* not on the CT's grid.*resample"):
+        run_local(load_recipe(tmp_path / "recipe.yaml"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_full_disk_names_the_item_and_keeps_the_others(small_lidc, tmp_path, monkeypatch):
+    import medsynth.io
+    from medsynth.dataset import load_recipe, run_local
+    from medsynth.dataset.runner import raise_failures
+
+    real = medsynth.io.write_volume
+
+    def full_disk(volume, path, compress=True):
+        if "view_0001" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(volume, path, compress)
+
+    monkeypatch.setattr(medsynth.io, "write_volume", full_disk)
+    summary = run_local(load_recipe(write_recipe(small_lidc, views=2)), tmp_path / "out")
+    assert summary.made == 2 and sorted(summary.failed) == ["lidc/original/view_0001", "lidc/variant_000/view_0001"]
+    with pytest.raises(InputError, match=r"lidc/original/view_0001: the disk is full .* finished items are kept"):
+        raise_failures(summary)
+    assert not list((tmp_path / "out").rglob("*.partial")) and not (tmp_path / "out/lidc/original/view_0001").exists()
+    assert json.loads((tmp_path / "out/manifest.json").read_text())["complete"] is False
+
+
+def test_command_line_runs_a_recipe_and_reports_bad_keys(made, tmp_path, capsys):
+    from medsynth.cli.main import main
+
+    recipe, out, _summary = made
+    assert main(["dataset", "run", str(recipe.source), "--out", str(out), "--quiet"]) == 0
+    assert "0 image(s) made, 4 already done, 0 failed of 4" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(recipe.source.read_text().replace("views:", "veiws:"))
+    assert main(["dataset", "run", str(bad), "--out", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "unknown key 'veiws'; did you mean 'views'?" in error
+    assert main(["dataset", "schema"]) == 0 and '"MedSynth dataset recipe"' in capsys.readouterr().out
