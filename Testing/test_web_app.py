@@ -67,11 +67,10 @@ def clicked_ras(view, xy) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def deep_liver_point(lidc_ct, lidc_labels):
-    """The point deepest inside the liver (RAS), where a medium tumor fits centred."""
-    from scipy import ndimage
+    """The point deepest inside the liver (RAS), where a tumor fits centred."""
+    from web_server import deepest_point
 
-    depth = ndimage.distance_transform_edt(lidc_labels.array == LIVER, sampling=lidc_ct.spacing[::-1])
-    return lidc_ct.ijk_to_ras_points(np.array(np.unravel_index(np.argmax(depth), depth.shape))[::-1].astype(float))
+    return deepest_point(lidc_ct, lidc_labels, LIVER)
 
 
 def test_sample_case_opens_in_the_views_with_its_segments(web):
@@ -117,6 +116,35 @@ def test_out_of_range_slider_value_is_a_message_not_a_render(web):
     assert "secondary_angle" in state.error_message and "-95" in state.error_message
     assert not web.drr.runner.busy and state.drr_serial == serial
     state.drr_pose_secondary_angle = 0
+
+
+def test_demo_model_makes_an_output_node_beside_the_input(web):
+    from medsynth.mrml import node_to_volume
+
+    state = web.server.state
+    state.semantic_model_id = "spade-ct"
+    web.semantic.run()
+    assert state.semantic_busy
+    web.semantic.runner.wait()
+    assert not state.error_message, state.error_message
+    node = web.semantic.output_node
+    assert node is not None and node.GetAttribute("MedSynth.Synthetic") == "1"
+    generated = node_to_volume(node)
+    assert generated.same_grid(node_to_volume(web.context.case.ct_node))
+    assert (generated.array.max(axis=(1, 2)) > -1024).sum() == 1  # the one slice shown in the axial view
+    view = web.slicer_app.view_manager.get_view("Generated")
+    assert view.get_background_volume_id() == node.GetID()
+
+
+def test_model_classes_that_do_not_match_the_segments_are_a_message(web):
+    state = web.server.state
+    serial = state.semantic_serial
+    state.semantic_class_mapping = "liver=kidney"
+    web.semantic.run()
+    web.semantic.runner.wait()
+    assert state.error_message and not state.semantic_busy
+    assert state.semantic_serial == serial
+    state.semantic_class_mapping = ""
 
 
 def test_click_paints_a_tumor_centred_there_and_undo_redo_are_exact(web, deep_liver_point, lidc_ct):
@@ -204,30 +232,10 @@ def test_export_writes_the_view_with_its_geometry(web):
     assert "drr.png" in state.drr_export_message
 
 
-def test_demo_model_makes_an_output_node_beside_the_input(web):
-    from medsynth.mrml import node_to_volume
+def test_web_command_takes_cts_labels_and_a_sample():
+    from medsynth.cli.main import build_parser
+    from medsynth.cli.web_cmd import run
 
-    state = web.server.state
-    state.semantic_model_id = "spade-ct"
-    web.semantic.run()
-    assert state.semantic_busy
-    web.semantic.runner.wait()
-    assert not state.error_message, state.error_message
-    node = web.semantic.output_node
-    assert node is not None and node.GetAttribute("MedSynth.Synthetic") == "1"
-    generated = node_to_volume(node)
-    assert generated.same_grid(node_to_volume(web.context.case.ct_node))
-    assert (generated.array.max(axis=(1, 2)) > -1024).sum() == 1  # the one slice shown in the axial view
-    view = web.slicer_app.view_manager.get_view("Generated")
-    assert view.get_background_volume_id() == node.GetID()
-
-
-def test_model_classes_that_do_not_match_the_segments_are_a_message(web):
-    state = web.server.state
-    serial = state.semantic_serial
-    state.semantic_class_mapping = "liver=kidney"
-    web.semantic.run()
-    web.semantic.runner.wait()
-    assert state.error_message and not state.semantic_busy
-    assert state.semantic_serial == serial
-    state.semantic_class_mapping = ""
+    args = build_parser().parse_args(["web", "ct.nii.gz", "--labels", "labels.nii.gz", "--sample", "lidc",
+                                      "--port", "0"])
+    assert args.func is run and args.ct == ["ct.nii.gz"] and args.labels == "labels.nii.gz" and args.port == 0

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "medsynth.cli.drr_cmd",
     "medsynth.cli.generate_cmd",
     "medsynth.cli.evaluate_cmd",
+    "medsynth.cli.web_cmd",
 ]
 
 

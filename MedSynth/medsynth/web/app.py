@@ -145,6 +145,8 @@ def serve(ct_paths: Sequence[str] = (), labels_path: str | None = None, sample: 
           open_browser: bool = False) -> None:
     """Start the server; the given scans open once it is ready (the page shows them as they load)."""
     logging.basicConfig(level=logging.INFO)
+    for name in ("trame_server", "trame_client", "wslink", "aiohttp"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     app = MedSynthWebApp(output_dir=output_dir)
     app.server.controller.on_server_ready.add(lambda **_: app.open_on_start(ct_paths, labels_path, sample))
-    app.server.start(host=host, port=port, open_browser=open_browser)
+    app.server.start(host=host, port=port, open_browser=open_browser, timeout=0)

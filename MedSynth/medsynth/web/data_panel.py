@@ -72,11 +72,12 @@ class DataPanel:
         manager.show_volume_in_slice_foreground(None)
         if segmentation_node is not None:
             display = segmentation_node.GetDisplayNode()
-            display.SetOpacity2DFill(0.25)
+            display.SetOpacity2DFill(0.15)
             display.SetVisibility3D(False)
         self.apply_window("soft_tissue", ct_node)
         for view in context.slice_views():
             view.reset_view()
+            view.set_visible_in_3d(view.get_singleton_tag() == "Red")  # the axial slice inside the C-arm
         context.state.data_case_name = ct_node.GetName()
         context.render()
         # the panels' first work (packing the CT for DRRs) waits until the views have gone out
@@ -108,7 +109,7 @@ class DataPanel:
                 v3.VBtn("Open sample", click=self.open_sample, block=True, classes="my-2", color="primary",
                         raw_attrs=['data-action="open-sample"'])
                 v3.VTextField(v_model=("data_ct_path",), label="CT path (DICOM folder, NIfTI, NRRD)",
-                              density="compact", hide_details=True)
+                              density="compact", hide_details=True, raw_attrs=['data-path="ct"'])
                 v3.VTextField(v_model=("data_labels_path",), label="Label map path (optional)",
                               density="compact", hide_details=True, classes="mt-1")
                 v3.VBtn("Open path", click=self.open_paths, block=True, classes="my-2",

@@ -145,6 +145,8 @@ class DRRPanel:
                         self.nodes[name] = node
                     self.logic.update_drr_node(node, image, view.carm, name, job.preview)
                 carm_nodes = self.logic.show_carm(view.carm, self.carm_transform)
+            if self.carm_transform is None:  # the first C-arm: frame it with the CT in the 3D view
+                self.context.later(lambda: [view.reset_camera() for view in self.context.threed_views()], 0.2)
             self.carm_transform = carm_nodes.transform
             state = self.context.state
             images = [{"name": name, "src": png_data_url(drr_pixels(image), invert=name.endswith("intensity"))}
@@ -219,7 +221,7 @@ class DRRPanel:
                 html.Div("{{ drr_export_message }}", classes="text-caption")
                 html.Div("{{ drr_info }}", classes="text-caption", raw_attrs=['data-status="drr"'])
                 html.Img(src=("drr_image",), v_show=("drr_image",), style="width: 100%; image-rendering: auto;",
-                         raw_attrs=['data-image="drr"', ':data-serial="drr_serial"'])
+                         raw_attrs=['data-image="drr"', ':data-serial="drr_serial"', ':data-full-serial="drr_full_serial"'])
                 with html.Div(classes="d-flex", v_show=("drr_images.length > 1",)):
                     html.Img(v_for="item in drr_images.slice(1)", key="item.name", src=("item.src",),
                              title=("item.name",), style="width: 50%;")

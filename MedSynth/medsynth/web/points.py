@@ -21,6 +21,7 @@ class PointPicker:
         self.node = None
         self._callback: Callable | None = None
         self._persistent = False
+        self.last_ras = None  # the last clicked point (RAS mm)
 
     def _point_list(self):
         import slicer
@@ -52,6 +53,7 @@ class PointPicker:
         if index < 0:
             return
         ras = points_from_markups(node)[index]
+        self.last_ras = ras
         try:
             if callback is not None:
                 callback(ras, node, index)
