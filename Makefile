@@ -2,6 +2,7 @@
 #   make demo    the main jobs on real scans it fetches itself -> demo_output/
 #   make test    create the environment, fetch the test scans, run every test
 #   make bench   speed and quality benchmarks against the peers -> docs/benchmarks.md
+#   make web     the web app (trame-slicer) with the LIDC sample CT, at http://127.0.0.1:8080/
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,10 +16,10 @@ export QT_QPA_PLATFORM ?= offscreen
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
 export MEDSYNTH_CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help venv data test demo bench cmake-lists clean
+.PHONY: help venv data test demo bench web cmake-lists clean
 
 help:
-	@echo "make demo | make test | make bench | make data | make clean"
+	@echo "make demo | make test | make bench | make web | make data | make clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,11 @@ demo: data
 
 bench: data
 	$(BIN)/python -m benchmarks.run
+
+# The web app with the LIDC sample CT: open http://127.0.0.1:$(WEB_PORT)/ in a browser.
+WEB_PORT ?= 8080
+web: data
+	$(BIN)/medsynth web --sample lidc --port $(WEB_PORT)
 
 cmake-lists: $(STAMP)
 	$(BIN)/python scripts/update_cmake_lists.py

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "medsynth.cli.generate_cmd",
     "medsynth.cli.evaluate_cmd",
     "medsynth.cli.study_cmd",
+    "medsynth.cli.web_cmd",
 ]
 
 

@@ -63,6 +63,7 @@ class _Action:
     result: TumorResult
     segmentation_node_id: str
     segment_states: list = field(default_factory=list)  # (segment id, previous vtkOrientedImageData or None)
+    one_segment: bool = True
 
 
 @dataclass
@@ -84,6 +85,7 @@ class TumorLogic:
 
     def __init__(self) -> None:
         self._undo: list[_Action] = []
+        self._redo: list[tuple[_Action, list[np.ndarray]]] = []  # undone actions and their painted voxels
         self._context_key = None
         self._context: LiverContext | None = None
         self._clicks = 0
@@ -201,7 +203,7 @@ class TumorLogic:
         """Tell the node its voxels changed, add the tumor segments and record the undo step (main thread)."""
         self._clicks += 1
         slicer.util.arrayFromVolumeModified(job.target)
-        action = _Action(job.target.GetID(), result, job.segmentation_node.GetID())
+        action = _Action(job.target.GetID(), result, job.segmentation_node.GetID(), one_segment=one_segment)
         try:
             self._add_segments(job.segmentation_node, job.target, result, one_segment, action)
         except BaseException:
@@ -210,6 +212,7 @@ class TumorLogic:
             self._restore_segments(job.segmentation_node, action)
             raise
         self._undo.append(action)
+        self._redo.clear()
         return result.tumors
 
     def insert_tumor_at(self, ct_node, segmentation_node, organ_segment_id, point_ras, parameters: TumorParameters,
@@ -236,13 +239,48 @@ class TumorLogic:
         action = self._undo.pop()
         scene = get_scene()
         ct_node = scene.GetNodeByID(action.ct_node_id)
+        painted = []
         if ct_node is not None and ct_node.GetImageData() is not None:
-            action.result.undo(slicer.util.arrayFromVolume(ct_node))
+            array = slicer.util.arrayFromVolume(ct_node)
+            painted = [array[patch.box_global].copy() for patch in action.result.patches]
+            action.result.undo(array)
             slicer.util.arrayFromVolumeModified(ct_node)
+            self._redo.append((action, painted))
         segmentation_node = scene.GetNodeByID(action.segmentation_node_id)
         if segmentation_node is not None:
             self._restore_segments(segmentation_node, action)
         self._clicks = max(0, self._clicks - 1)
+        return True
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def redo(self) -> bool:
+        """Redo the last undone action: the painted voxels and tumor segments exactly as they were."""
+        if not self._redo:
+            return False
+        undone, painted = self._redo.pop()
+        scene = get_scene()
+        ct_node = scene.GetNodeByID(undone.ct_node_id)
+        segmentation_node = scene.GetNodeByID(undone.segmentation_node_id)
+        if ct_node is None or ct_node.GetImageData() is None or segmentation_node is None:
+            raise InputError("The CT or segmentation of the undone tumor was removed from the scene; nothing to redo.")
+        array = slicer.util.arrayFromVolume(ct_node)
+        for patch, values in zip(undone.result.patches, painted):
+            array[patch.box_global] = values
+        slicer.util.arrayFromVolumeModified(ct_node)
+        action = _Action(undone.ct_node_id, undone.result, undone.segmentation_node_id, one_segment=undone.one_segment)
+        try:
+            self._add_segments(segmentation_node, ct_node, undone.result, undone.one_segment, action)
+        except BaseException:
+            undone.result.undo(array)
+            slicer.util.arrayFromVolumeModified(ct_node)
+            self._restore_segments(segmentation_node, action)
+            self._redo.append((undone, painted))
+            raise
+        self._undo.append(action)
+        self._clicks += 1
         return True
 
     # --- segments ----------------------------------------------------------------------------

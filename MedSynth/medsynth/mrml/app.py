@@ -69,3 +69,37 @@ def headless_scene():
     _HEADLESS.update(scene=scene, app_logic=app_logic, logics=logics)
     slicer.mrmlScene = scene
     return scene
+
+
+def adopt_scene(scene, app_logic) -> dict:
+    """Work in another application's scene (the web app's trame-slicer ``SlicerApp``).
+
+    The module logics MedSynth needs and the application lacks are registered on its application
+    logic, so the bridge (segments, markups, sequences) works there as in Slicer. Returns the
+    previous state for ``restore_scene`` (tests that open and close an app in one process).
+    """
+    previous = {"headless": dict(_HEADLESS), "scene": getattr(slicer, "mrmlScene", None)}
+    logics = {}
+    for name, class_name in _MODULE_LOGICS.items():
+        logic = app_logic.GetModuleLogic(name)
+        if logic is None:
+            logic = getattr(slicer, class_name)()
+            logic.SetMRMLApplicationLogic(app_logic)
+            logic.SetMRMLScene(scene)
+            app_logic.SetModuleLogic(name, logic)
+        logics[name] = logic
+    _HEADLESS.clear()
+    _HEADLESS.update(scene=scene, app_logic=app_logic, logics=logics)
+    slicer.mrmlScene = scene
+    return previous
+
+
+def restore_scene(previous: dict) -> None:
+    """Undo ``adopt_scene``: MedSynth works in the scene it used before."""
+    _HEADLESS.clear()
+    _HEADLESS.update(previous["headless"])
+    if previous["scene"] is None:
+        if hasattr(slicer, "mrmlScene"):
+            del slicer.mrmlScene
+    else:
+        slicer.mrmlScene = previous["scene"]
