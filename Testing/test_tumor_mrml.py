@@ -191,3 +191,42 @@ def test_batch_script_runs_with_plain_python():
     assert "self-test passed" in result.stdout
     bad = subprocess.run([sys.executable, str(script), "--out", "/nonexistent"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--liver-mask" in bad.stderr
+
+
+def test_click_to_paint_on_the_pancreas_segment(mrml_scene, lidc_ct, lidc_labels):
+    """The organ travels from the parameters to the engine: a pancreas segment takes a pancreatic tumor."""
+    import slicer
+
+    from medsynth.mrml import labelmap_to_segmentation, volume_to_node
+    from medsynth.module_logic.tumor import TumorLogic
+    from medsynth.tumor import OrganContext
+    from medsynth.tumor.parameters import TumorParameters
+    from medsynth.volume import LabelMap, LabelTable
+
+    pancreas = lidc_labels.array == 7
+    ct_node = volume_to_node(lidc_ct, name="LIDC pancreas")
+    segmentation = labelmap_to_segmentation(
+        LabelMap(np.where(pancreas, 1, np.where(lidc_labels.array == 5, 2, 0)).astype(np.uint8), lidc_labels.ijk_to_ras,
+                 table=LabelTable({1: "pancreas", 2: "liver"})), name="TotalSegmentator")
+    try:
+        logic = TumorLogic()
+        segment_id = logic.find_organ_segment(segmentation, "pancreas")
+        assert segmentation.GetSegmentation().GetSegment(segment_id).GetName() == "pancreas"
+        depth, starts, strides = OrganContext(lidc_ct, pancreas, organ="pancreas").depth_map()
+        cell = np.array(np.unravel_index(np.argmax(depth), depth.shape))
+        point = lidc_ct.ijk_to_ras_points((starts + cell * strides)[::-1].astype(float))
+        before = ct_array(ct_node).copy()
+        parameters = TumorParameters(organ="pancreas", tumor_type="tiny", seed=4, contrast_phase="arterial")
+        tumors = logic.insert_tumor_at(ct_node, segmentation, segment_id, point, parameters)
+        assert len(tumors) == 1 and tumors[0].look["organ"] == "pancreas" and tumors[0].look["phase"] == "arterial"
+        tumor_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("Tumor")
+        mask = logic.segment_mask(segmentation, tumor_id, lidc_ct)
+        assert mask.sum() == tumors[0].voxels and np.all(pancreas[mask])
+        changed = ct_array(ct_node) != before
+        assert changed.any() and not np.any(changed & ~pancreas)
+        with pytest.raises(InputError, match="outside the pancreas"):
+            logic.insert_tumor_at(ct_node, segmentation, segment_id, lidc_ct.center_ras, parameters)
+        assert logic.undo() and np.array_equal(ct_array(ct_node), before)
+    finally:
+        for node in (ct_node, segmentation):
+            slicer.mrmlScene.RemoveNode(node)

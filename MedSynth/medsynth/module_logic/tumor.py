@@ -28,7 +28,7 @@ from medsynth.tumor.parameters import TumorParameters
 from medsynth.volume import Volume, VolumeMetadata
 
 if TYPE_CHECKING:  # the engine needs numba, which Slicer does not bundle: imported on first use
-    from medsynth.tumor import LiverContext, TumorDescription, TumorResult
+    from medsynth.tumor import OrganContext, TumorDescription, TumorResult
 
 TUMOR_SEGMENT_NAME = "Tumor"
 TUMOR_COLOR = (0.9, 0.25, 0.2)
@@ -72,7 +72,7 @@ class TumorJob:
 
     target: object  # the volume node painted
     ct: Volume  # shares the node's voxel array
-    context: LiverContext
+    context: OrganContext
     segmentation_node: object
     parameters: TumorParameters
     rng: np.random.Generator
@@ -87,7 +87,7 @@ class TumorLogic:
         self._undo: list[_Action] = []
         self._redo: list[tuple[_Action, list[np.ndarray]]] = []  # undone actions and their painted voxels
         self._context_key = None
-        self._context: LiverContext | None = None
+        self._context: OrganContext | None = None
         self._clicks = 0
         self._inputs_key = None
 
@@ -147,7 +147,7 @@ class TumorLogic:
                                   source=node.GetName())
         return Volume(slicer.util.arrayFromVolume(node), ijk_to_ras, metadata)
 
-    def _organ_context(self, ct_node, ct: Volume, segmentation_node, segment_id, organ: str) -> LiverContext:
+    def _organ_context(self, ct_node, ct: Volume, segmentation_node, segment_id, organ: str) -> OrganContext:
         if segmentation_node is None:
             raise InputError(f"No segmentation selected. Choose the segmentation holding the {organ}.")
         segment_id = segment_id or self.find_organ_segment(segmentation_node, organ)
@@ -157,7 +157,7 @@ class TumorLogic:
                 f"No {organ} segment chosen. Pick the {organ} segment (for example from the TotalSegmentator "
                 f"extension), or segment the {organ} in the Segment Editor first."
             )
-        key = (ct_node.GetID(), segmentation_node.GetID(), segment_id, ct.array.shape)
+        key = (ct_node.GetID(), segmentation_node.GetID(), segment_id, ct.array.shape, organ)
         if self._context is None or self._context_key != key:
             labels = segmentation_to_labelmap(segmentation_node, ct, segment_ids=[segment_id])
             mask = labels.array > 0
@@ -166,9 +166,9 @@ class TumorLogic:
                     f"The {organ} segment '{segmentation.GetSegment(segment_id).GetName()}' is empty. "
                     f"Segment the {organ} first (Segment Editor or TotalSegmentator)."
                 )
-            from medsynth.tumor import LiverContext
+            from medsynth.tumor import OrganContext
 
-            self._context = LiverContext(ct, mask)
+            self._context = OrganContext(ct, mask, organ=organ)
             self._context_key = key
         self._context.ct = ct  # the same voxels, possibly a fresh view of them
         return self._context

@@ -1,6 +1,6 @@
 """Liver, pancreas and kidney tumor synthesis (Hu et al., CVPR 2023, rebuilt clean-room and extended).
 
-``synthesize(ct, liver, spec, rng, point_ras=None)`` paints tumors into a CT in HU, in a box
+``synthesize(ct, organ_mask, spec, rng, point_ras=None)`` paints tumors into a CT in HU, in a box
 around each tumor on the scan's own grid, and returns the new CT, a label map and one
 description (with realism statistics) per tumor.
 
@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "LiverContext": "liver",
+    "LiverContext": "liver", "OrganContext": "organ",
     "RealismStats": "realism",
     "KINDS": "spec", "MIX_COUNTS": "spec", "TUMOR_TYPES": "spec", "Appearance": "spec",
     "TumorSpec": "spec", "TumorType": "spec",

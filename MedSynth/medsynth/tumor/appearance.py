@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import ndimage
 
+from medsynth.tumor.profiles import LIVER_PHASE_FACTORS, lesion_name, profile
 from medsynth.tumor.realism import mask_bounds
 from medsynth.tumor.shape import ShapeField
 from medsynth.tumor.spec import Appearance
@@ -40,23 +41,71 @@ class TumorLook:
     necrosis_hu: float
     mass_effect_share: float  # 0: none; else outward push at the outline, as a share of the radius
     keep_vessels: bool
+    organ: str = "liver"
+    lesion: str = "lesion"
+    phase: str = "portal_venous"
+    high_pass_residual: bool = False  # noise of the scan's grain instead of the organ's own structure
+    noise_hu: float = 0.0  # the scan's noise (OrganContext.scan_noise_hu) when high_pass_residual
 
     def to_dict(self) -> dict:
         values = ((item.name, getattr(self, item.name)) for item in fields(self))  # flat: no deep copy
         return {key: (round(value, 3) if isinstance(value, float) else value) for key, value in values}
 
 
-def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parenchyma, radius_mm: float) -> TumorLook:
-    """Draw one tumor's appearance; every default scales with this liver's own parenchyma HU."""
+def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parenchyma, radius_mm: float,
+              organ: str = "liver", phase: str = "portal_venous") -> TumorLook:
+    """Draw one tumor's appearance for its organ, lesion type and contrast phase (profiles.py)."""
+    lesion_profile = profile(organ, options.lesion, phase)
+    if lesion_profile is None:
+        return _draw_liver_look(rng, options, parenchyma, radius_mm, phase)
+    level = parenchyma.level_hu
+    if lesion_profile.absolute_hu is not None:  # fluid: near water whatever the parenchyma
+        contrast = rng.uniform(*lesion_profile.absolute_hu) - level
+    elif options.contrast_hu is not None:
+        contrast = {"hypo": -1.0, "iso": 0.0, "hyper": 1.0}[options.density] * options.contrast_hu
+    else:
+        contrast = rng.uniform(*lesion_profile.contrast_hu)
+    if lesion_profile.absolute_hu is None:
+        contrast = max(contrast, min(5.0 - level, 0.0))  # solid tissue stays above water
+    texture = options.texture_std_hu if options.texture_std_hu is not None else rng.uniform(*lesion_profile.texture_std_hu)
+    edge = options.edge_mm if options.edge_mm is not None else rng.uniform(*lesion_profile.edge_mm)
+    necrosis_radius = necrosis_hu = 0.0
+    wants_necrosis = options.necrosis or rng.random() < lesion_profile.necrosis_chance
+    if wants_necrosis and radius_mm >= 8.0 and lesion_profile.absolute_hu is None:
+        necrosis_radius = rng.uniform(0.3, 0.55)
+        necrosis_hu = rng.uniform(5.0, 20.0)
+    capsule_hu = capsule_mm = 0.0
+    if options.capsule:
+        capsule_hu = rng.uniform(0.12, 0.3) * max(level, 40.0) + rng.uniform(5.0, 15.0)
+        capsule_mm = rng.uniform(0.8, 1.5)
+    mass_share = rng.uniform(0.08, 0.18) if options.mass_effect else 0.0
+    density = "hypo" if contrast < -8.0 else ("hyper" if contrast > 8.0 else "iso")
+    return TumorLook(
+        density=density, contrast_hu=float(contrast), texture_std_hu=float(texture),
+        # blotches scale with the tumor: a small renal or pancreatic tumor is heterogeneous too
+        texture_coarse_mm=float(np.clip(rng.uniform(0.3, 0.6) * radius_mm, 2.0, 8.0)),
+        texture_fine_mm=float(rng.uniform(1.0, 2.0)),
+        texture_fine_share=float(rng.uniform(0.3, 0.6)), edge_mm=float(edge), capsule_hu=float(capsule_hu),
+        capsule_mm=float(capsule_mm), necrosis_radius=float(necrosis_radius), necrosis_hu=float(necrosis_hu),
+        mass_effect_share=float(mass_share), keep_vessels=bool(options.keep_vessels), organ=organ,
+        lesion=lesion_name(organ, options.lesion), phase=phase, high_pass_residual=True,
+    )
+
+
+def _draw_liver_look(rng: np.random.Generator, options: Appearance, parenchyma: Parenchyma, radius_mm: float,
+                     phase: str) -> TumorLook:
+    """The liver's rules: every default scales with this liver's own parenchyma HU, then with the phase."""
     level = parenchyma.level_hu
     scale = max(level, 40.0)
+    hypo_factor, hyper_factor = LIVER_PHASE_FACTORS[phase]
     magnitude = options.contrast_hu
     if options.density == "hypo":
         if magnitude is None:
-            magnitude = rng.uniform(0.25, 0.6) * scale + rng.uniform(5.0, 15.0)
+            magnitude = (rng.uniform(0.25, 0.6) * scale + rng.uniform(5.0, 15.0)) * hypo_factor
         contrast = -min(magnitude, max(level - 5.0, 0.0))  # stay above water unless necrotic
     elif options.density == "hyper":
-        contrast = magnitude if magnitude is not None else rng.uniform(0.2, 0.5) * scale + rng.uniform(5.0, 15.0)
+        contrast = magnitude if magnitude is not None else (
+            rng.uniform(0.2, 0.5) * scale + rng.uniform(5.0, 15.0)) * hyper_factor
     else:
         contrast = magnitude if magnitude is not None else rng.uniform(-8.0, 8.0)
     texture = options.texture_std_hu
@@ -77,7 +126,7 @@ def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parench
         texture_coarse_mm=float(rng.uniform(5.0, 9.0)), texture_fine_mm=float(rng.uniform(1.5, 3.0)),
         texture_fine_share=float(rng.uniform(0.2, 0.5)), edge_mm=float(edge), capsule_hu=float(capsule_hu),
         capsule_mm=float(capsule_mm), necrosis_radius=float(necrosis_radius), necrosis_hu=float(necrosis_hu),
-        mass_effect_share=float(mass_share), keep_vessels=bool(options.keep_vessels),
+        mass_effect_share=float(mass_share), keep_vessels=bool(options.keep_vessels), phase=phase,
     )
 
 
@@ -149,8 +198,12 @@ def render_tumor(rng: np.random.Generator, old: np.ndarray, liver: np.ndarray, v
         rim = np.exp(-0.5 * ((field.signed_mm + np.float32(look.capsule_mm)) / np.float32(look.capsule_mm)) ** 2)
         signal += rim.astype(np.float32) * (np.float32(look.capsule_hu) - signal)
     # residual: the scan's own noise (vessels replaced by noise of the parenchyma's strength)
-    residual = old - level
-    if not look.keep_vessels and vessels.any():
+    if look.high_pass_residual:  # kidney cortex, medulla and hilum, pancreatic lobules: structure, not grain
+        noise_hu = look.noise_hu if look.noise_hu > 0 else parenchyma.noise_hu
+        residual = scan_like_noise(rng, np.ones(old.shape, bool), spacing_ijk, noise_hu).reshape(old.shape)
+    else:
+        residual = old - level
+    if not look.high_pass_residual and not look.keep_vessels and vessels.any():
         residual[vessels] = scan_like_noise(rng, vessels, spacing_ijk, parenchyma.noise_hu)
     weight = smoothstep((np.float32(look.edge_mm) - field.signed_mm) / np.float32(2.0 * look.edge_mm))
     weight *= liver

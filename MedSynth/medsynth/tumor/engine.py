@@ -19,9 +19,10 @@ from scipy import ndimage
 from medsynth.errors import CancelledError, InputError
 from medsynth.jobs.progress import CancelToken, ProgressCallback, report
 from medsynth.tumor.appearance import MASS_EFFECT_REACH, draw_look, render_tumor
-from medsynth.tumor.liver import LiverContext
+from medsynth.tumor.organ import OrganContext
 from medsynth.tumor.placement import (Box, box_half_size, evaluate_at, fit_threshold_mm, fits, intersect,
                                       liver_in_box, pad_mm, region_box, screen_candidate)
+from medsynth.tumor.profiles import profile
 from medsynth.tumor.realism import mask_bounds, piece_at, realism_stats
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 from medsynth.tumor.spec import TUMOR_TYPES, TumorSpec, planned_types
@@ -109,7 +110,7 @@ def synthesize(
     point_ras: Sequence[float] | np.ndarray | None = None,
     liver_label: int | str | None = None,
     *,
-    context: LiverContext | None = None,
+    context: OrganContext | None = None,
     in_place: bool = False,
     output_labels: str = "liver_tumor",
     tumor_value: int = 2,
@@ -137,13 +138,15 @@ def synthesize(
     if output_labels not in ("liver_tumor", "add", "none"):
         raise InputError(f"output_labels must be 'liver_tumor', 'add' or 'none', not {output_labels!r}.")
     if context is None:
-        context = LiverContext(ct, liver, liver_label)
+        context = OrganContext(ct, liver, liver_label, organ=spec.organ)
     elif context.ct.array is not ct.array and not context.ct.same_grid(ct):
-        raise InputError("The liver context was made for another CT. Make a new LiverContext for this CT.")
+        raise InputError("The organ context was made for another CT. Make a new OrganContext for this CT.")
     points = None if point_ras is None else np.asarray(point_ras, dtype=float).reshape(-1, 3)
     if existing_tumors is not None and existing_tumors.shape != ct.array.shape:
         raise InputError("existing_tumors must be a mask on the CT's grid.")
 
+    if spec.diameter_mm is not None and points is None:
+        _require_room(context, spec.diameter_mm, spec.surface_margin_mm)
     plan = planned_types(spec, rng, clicked=points is not None)
     if points is not None:
         plan = plan * len(points) if len(plan) == 1 else plan
@@ -174,7 +177,7 @@ def synthesize(
 class _Painter:
     """Places and renders tumors one at a time into ``out``."""
 
-    def __init__(self, context: LiverContext, spec: TumorSpec, out: np.ndarray, existing: np.ndarray | None,
+    def __init__(self, context: OrganContext, spec: TumorSpec, out: np.ndarray, existing: np.ndarray | None,
                  avoid: list[TumorPatch]):
         self.context = context
         self.spec = spec
@@ -186,6 +189,9 @@ class _Painter:
         # so no tumor voxel is ever a neighbour of a voxel outside the liver
         self.margin = max(spec.surface_margin_mm, 1.05 * float(context.spacing.max()))
         self.patches: list[TumorPatch] = []
+        self._centre_line: tuple[np.ndarray, np.ndarray] | None = None  # the pancreas's, for duct dilation
+        lesion_profile = profile(spec.organ, spec.appearance.lesion, spec.contrast_phase)
+        self.irregularity = 1.0 if lesion_profile is None else lesion_profile.irregularity
         # tumors placed by this call: centres (RAS) and radii (mm) of spheres inside and around each
         self.placed_centres = np.zeros((0, 3))
         self.placed_inner = np.zeros(0)
@@ -197,6 +203,8 @@ class _Painter:
     def paint(self, index: int, kind: str, seed: int, rng: np.random.Generator, point) -> TumorDescription | None:
         tumor_rng = np.random.default_rng(seed)
         shape = TumorShape.draw(tumor_rng, kind, self.spec.diameter_mm)
+        if self.irregularity != 1.0:
+            shape = shape.roughened(self.irregularity)
         reach = MASS_EFFECT_REACH if self.spec.appearance.mass_effect else 1.0
         if point is not None:
             centre, box, field, scale = self._place_clicked(shape, kind, point, reach)
@@ -283,8 +291,8 @@ class _Painter:
         if not context.contains_ijk(centre):
             context.require_not_empty()
             raise InputError(
-                f"The point R {point[0]:.1f}, A {point[1]:.1f}, S {point[2]:.1f} mm is outside the liver. "
-                "Click inside the liver segment (in a slice view), or check that the right segment is chosen."
+                f"The point R {point[0]:.1f}, A {point[1]:.1f}, S {point[2]:.1f} mm is outside the {context.organ}. "
+                f"Click inside the {context.organ} segment (in a slice view), or check that the right segment is chosen."
             )
         box, field = evaluate_at(context, shape, centre, pad_mm(shape, self.margin, reach))
         liver = liver_in_box(context, box)
@@ -292,8 +300,9 @@ class _Painter:
             depth = self._depth_at(liver, box, centre)
             largest = max(0.0, 2.0 * (depth - self.margin) / (1.0 + shape.max_wander))
             raise InputError(
-                f"A {kind} tumor (about {2 * shape.mean_radius_mm:.0f} mm across) is too large for the liver at "
-                f"this point: the liver surface is only {depth:.0f} mm away. Click deeper inside the liver, or "
+                f"A {kind} tumor (about {2 * shape.mean_radius_mm:.0f} mm across) is too large for the {context.organ} "
+                f"at this point: the {context.organ} surface is only {depth:.0f} mm away. Click deeper inside the "
+                f"{context.organ}, or "
                 f"choose a smaller tumor (at most about {largest:.0f} mm across fits here)."
             )
         if self._collides(field, box):
@@ -381,7 +390,10 @@ class _Painter:
         others_box = self._others_label(box)
         others_full = None if others_box is None else others_box[box.inner_local]
         parenchyma = parenchyma_level(self.out[region], liver_full, others_full)
-        look = draw_look(tumor_rng, self.spec.appearance, parenchyma, shape.mean_radius_mm)
+        look = draw_look(tumor_rng, self.spec.appearance, parenchyma, shape.mean_radius_mm, self.spec.organ,
+                         self.spec.contrast_phase)
+        if look.high_pass_residual:
+            look.noise_hu = self.context.scan_noise_hu()
         # only the voxels the tumor can change: its soft edge, or the reach of its mass effect
         if look.mass_effect_share > 0:
             active = field.radial[box.inner_local] < MASS_EFFECT_REACH
@@ -415,6 +427,9 @@ class _Painter:
         label_full[local] = label
         stats = realism_stats(self.out[region], label_full, liver_full, vessels_full, signed_full, self.spacing,
                               others_full)
+        look_dict = look.to_dict()
+        if self.spec.appearance.duct_dilation and self.spec.organ == "pancreas":
+            look_dict.update(self._dilate_duct(tumor_rng, centre))
         voxel_ml = float(np.abs(np.linalg.det(self.context.ct.ijk_to_ras[:3, :3]))) / 1000.0
         voxels = int(label.sum())
         change = (new_values - old)[label]
@@ -428,8 +443,38 @@ class _Painter:
             mean_hu_change=round(float(change.mean()) if change.size else 0.0, 2),
             parenchyma_hu=round(parenchyma.level_hu, 2),
             tumor_mean_hu=round(float(new_values[label].mean()) if voxels else float("nan"), 2),
-            scaled_to_fit=round(scale, 3), box_ijk=box_ijk(sub), look=look.to_dict(), realism=stats.to_dict(),
+            scaled_to_fit=round(scale, 3), box_ijk=box_ijk(self.patches[-1].box_global), look=look_dict,
+            realism=stats.to_dict(),
         )
+
+    def _dilate_duct(self, rng: np.random.Generator, centre: np.ndarray) -> dict:
+        """Paint the dilated duct upstream of the last tumor; its patch grows to hold the duct (one undo)."""
+        from medsynth.tumor.duct import centre_line, draw_duct, duct_box, render_duct
+
+        context = self.context
+        if self._centre_line is None:
+            mask, start = context.bbox_mask()
+            self._centre_line = centre_line(mask, start, context.ct.ijk_to_ras, np.random.default_rng(0))
+        line, axis = self._centre_line
+        duct = draw_duct(rng, line, axis, context.ct.ijk_to_ras_points(centre))
+        if duct is None:
+            return {"duct_diameter_mm": 0.0, "duct_length_mm": 0.0}
+        box = duct_box(duct, context.ct.ras_to_ijk, self.out.shape, voxels_per_mm=context.voxels_per_mm)
+        patch = self.patches[-1]
+        union = tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(box, patch.box_global))
+        original = self.out[union].copy()
+        inner = tuple(slice(b.start - u.start, b.stop - u.start) for b, u in zip(patch.box_global, union))
+        original[inner] = patch.original
+        label = np.zeros(original.shape, bool)
+        label[inner] = patch.label
+        tumors = self._others_label(region_box(box))
+        keep_out = np.zeros(tuple(b.stop - b.start for b in box), bool) if tumors is None else tumors
+        new, lumen = render_duct(self.out[box], context.mask(box), keep_out, duct, box, context.ct.ijk_to_ras,
+                                 self.spacing)
+        self.out[box] = _to_dtype(new, self.out.dtype)
+        self.patches[-1] = TumorPatch(union, label, original)
+        return {"duct_diameter_mm": round(2 * duct.radius_mm, 2), "duct_length_mm": round(duct.length_mm, 1),
+                "duct_fluid_hu": round(duct.fluid_hu, 1), "duct_voxels": int(lumen.sum())}
 
     def _remember(self, patch: TumorPatch, centre: np.ndarray, shape: TumorShape) -> None:
         """Keep a painted tumor for undo and for the collision checks of the next ones."""
@@ -441,6 +486,19 @@ class _Painter:
             overlap = intersect(region_box(patch.box_global), self.context.bounding_box())
             if overlap is not None:
                 self._occupied[overlap[1]] |= patch.label[overlap[0]]
+
+
+def _require_room(context: OrganContext, diameter_mm: float, margin_mm: float) -> None:
+    """InputError when a tumor of ``diameter_mm`` cannot fit anywhere in the organ (free sizes never shrink)."""
+    margin = max(margin_mm, 1.05 * float(context.spacing.max()))
+    available = context.max_depth_mm()
+    if diameter_mm / 2.0 + margin > available:
+        largest = max(0.0, 2.0 * (available - margin))
+        raise InputError(
+            f"The {context.organ} is too small for a {diameter_mm:.0f} mm tumor: its deepest point is only "
+            f"{available:.0f} mm from its surface. Choose at most about {largest:.0f} mm, or a tumor type "
+            "(types shrink to fit)."
+        )
 
 
 def _bbox(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice, slice] | None:
@@ -476,7 +534,7 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype, copy=False)
 
 
-def _output_labels(context: LiverContext, liver, patches: list[TumorPatch], mode: str, tumor_value: int,
+def _output_labels(context: OrganContext, liver, patches: list[TumorPatch], mode: str, tumor_value: int,
                    liver_value: int, existing: np.ndarray | None) -> LabelMap | None:
     if mode == "none":
         return None
@@ -487,12 +545,12 @@ def _output_labels(context: LiverContext, liver, patches: list[TumorPatch], mode
     else:
         array = np.zeros(ct.array.shape, np.uint8 if max(tumor_value, liver_value) < 256 else np.int32)
         array[context.mask((slice(None),) * 3)] = liver_value
-        table = LabelTable({liver_value: "liver"})
+        table = LabelTable({liver_value: context.organ})
     if existing is not None:
         array[existing.astype(bool)] = tumor_value
     for patch in patches:
         array[patch.box_global][patch.label] = tumor_value
-    table.names[tumor_value] = "liver tumor"
+    table.names[tumor_value] = f"{context.organ} tumor"
     return LabelMap(array, ct.ijk_to_ras.copy(), table=table)
 
 

@@ -6,14 +6,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from medsynth.parameters import OneOf, Range
-from medsynth.tumor.spec import DENSITIES, Appearance, TumorSpec
+from medsynth.tumor.spec import CONTRAST_PHASES, DENSITIES, LESIONS, ORGANS, Appearance, TumorSpec
 
 #: Tumor types offered to users; "custom" means a free diameter (``diameter_mm``).
 TUMOR_TYPE_CHOICES = ("medium", "tiny", "small", "large", "mix", "custom")
-#: Organs tumors are synthesised in (TotalSegmentator names: liver, pancreas, kidney_left/right).
-ORGANS = ("liver", "pancreas", "kidney")
-#: Contrast phases: they change how tumor and parenchyma relate.
-CONTRAST_PHASES = ("portal_venous", "arterial", "non_contrast")
+#: Lesion types of all organs; "default" is the organ's own default (LESIONS).
+LESION_CHOICES = ("default",) + tuple(sorted({name for names in LESIONS.values() for name in names}))
 SEED_RANGE = Range(0, 2**31 - 1)
 
 
@@ -31,16 +29,21 @@ class TumorParameters:
     mass_effect: Annotated[bool, "push the parenchyma outward"] = False
     necrosis: Annotated[bool, "fluid-like core in larger tumors"] = False
     keep_vessels: Annotated[bool, "vessels stay visible through the tumor"] = False
+    lesion: Annotated[str, OneOf(LESION_CHOICES), "lesion type of the organ (default: the organ's usual one)"] = "default"
+    duct_dilation: Annotated[bool, "pancreas: dilated duct upstream of the tumor"] = False
     allow_overlap: Annotated[bool, "tumors may touch each other"] = False
     seed: Annotated[int, SEED_RANGE, "random seed"] = 0
 
     def to_spec(self) -> TumorSpec:
         """The engine's TumorSpec (checked)."""
         appearance = Appearance(density=self.density, capsule=self.capsule, mass_effect=self.mass_effect,
-                                necrosis=self.necrosis, keep_vessels=self.keep_vessels)
+                                necrosis=self.necrosis, keep_vessels=self.keep_vessels,
+                                lesion=None if self.lesion == "default" else self.lesion,
+                                duct_dilation=self.duct_dilation and self.organ == "pancreas")
         custom = self.tumor_type == "custom"
         spec = TumorSpec(kind="mix" if custom else self.tumor_type,
                          diameter_mm=float(self.diameter_mm) if custom else None,
-                         count=int(self.count) or None, appearance=appearance, allow_overlap=self.allow_overlap)
+                         count=int(self.count) or None, appearance=appearance, allow_overlap=self.allow_overlap,
+                         organ=self.organ, contrast_phase=self.contrast_phase)
         spec.validate()
         return spec

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from medsynth.tumor.liver import LiverContext
+from medsynth.tumor.organ import OrganContext
 from medsynth.tumor.realism import SHELL_MM
 from medsynth.tumor.shape import ShapeField, TumorShape, evaluate_shape
 
@@ -47,12 +47,12 @@ def region_box(region: tuple[slice, slice, slice]) -> Box:
                tuple(slice(0, n) for n in shape))
 
 
-def box_half_size(context: LiverContext, radius_mm: float) -> np.ndarray:
+def box_half_size(context: OrganContext, radius_mm: float) -> np.ndarray:
     """Half-size in voxels (i, j, k) of a box holding a sphere of ``radius_mm`` (oblique grids too)."""
     return np.ceil(radius_mm * context.voxels_per_mm).astype(int) + 1
 
 
-def liver_in_box(context: LiverContext, box: Box) -> np.ndarray:
+def liver_in_box(context: OrganContext, box: Box) -> np.ndarray:
     """The liver mask over the whole box; voxels outside the volume count as not liver."""
     if not box.clipped:
         return context.mask(box.inner_global)
@@ -82,7 +82,7 @@ def fits(field: ShapeField, liver: np.ndarray, threshold_mm: float) -> bool:
     return not bool(np.any((field.signed_mm <= threshold_mm) & ~liver))
 
 
-def evaluate_at(context: LiverContext, shape: TumorShape, centre_ijk: np.ndarray, radius_mm: float) -> tuple[Box, ShapeField]:
+def evaluate_at(context: OrganContext, shape: TumorShape, centre_ijk: np.ndarray, radius_mm: float) -> tuple[Box, ShapeField]:
     """Box around the (continuous) centre and the shape evaluated over it."""
     centre_voxel = np.rint(centre_ijk).astype(int)
     box = make_box(centre_voxel, box_half_size(context, radius_mm), context.ct.array.shape)

@@ -25,6 +25,8 @@ class RealismStats:
     components: int  # 6-connected pieces of the tumor label (must be 1)
     surface_share: float  # share of boundary voxels touching the liver's surface
     vessel_overlap: float  # share of tumor voxels that were vessel voxels before
+    sphericity: float = float("nan")  # 1 for a ball, lower for elongated or irregular tumors
+    core_mean_hu: float = float("nan")  # HU mean of the core (the label eroded by one voxel): a reader's ROI
 
     def to_dict(self) -> dict:
         """Rounded values; None where a statistic is undefined (valid JSON, unlike NaN)."""
@@ -220,7 +222,7 @@ def realism_stats(new: np.ndarray, label: np.ndarray, liver: np.ndarray, vessels
     label = label.astype(bool, copy=False)
     if not label.any():
         nan = float("nan")
-        return RealismStats(nan, nan, nan, nan, 0, nan, nan)
+        return RealismStats(nan, nan, nan, nan, 0, nan, nan, nan, nan)
     others = np.zeros(1, bool) if others is None else others.ravel()
     shell_mean, shell_std, shell_count = _shell_mean_std(new.ravel(), liver.ravel(), vessels.ravel(),
                                                          signed_mm.ravel(), others, *SHELL_MM)
@@ -232,7 +234,10 @@ def realism_stats(new: np.ndarray, label: np.ndarray, liver: np.ndarray, vessels
         np.ascontiguousarray(new[box]), tight, np.ascontiguousarray(liver[box]), np.ascontiguousarray(vessels[box]),
         np.asarray(spacing_ijk[::-1], np.float64))
     components = count_pieces(tight)
+    spacing = np.asarray(spacing_ijk, np.float64)
     return RealismStats(
+        sphericity=sphericity(tight, spacing),
+        core_mean_hu=float(core_mean),
         contrast_hu=float(core_mean - shell_mean),
         tumor_std_hu=float(core_std),
         parenchyma_std_hu=float(shell_std) if shell_count > 1 else float("nan"),
@@ -241,3 +246,20 @@ def realism_stats(new: np.ndarray, label: np.ndarray, liver: np.ndarray, vessels
         surface_share=float(surface_share),
         vessel_overlap=float(vessel_overlap),
     )
+
+
+#: Voxel faces overestimate a smooth surface's area by 3/2 on average (each axis sees the surface's
+#: projection, and the mean |cosine| of isotropic normals is 1/2): Cauchy's projection formula.
+FACE_AREA_BIAS = 1.5
+
+
+def sphericity(label: np.ndarray, spacing_ijk: np.ndarray) -> float:
+    """pi^(1/3) (6 V)^(2/3) / A of a voxel mask: area from its exposed faces, corrected for their bias."""
+    label = np.pad(label.astype(bool, copy=False), 1)
+    si, sj, sk = (float(v) for v in spacing_ijk)
+    faces = (np.count_nonzero(label[1:] != label[:-1]) * si * sj + np.count_nonzero(label[:, 1:] != label[:, :-1]) * si * sk
+             + np.count_nonzero(label[:, :, 1:] != label[:, :, :-1]) * sj * sk)
+    if faces == 0:
+        return float("nan")
+    volume = np.count_nonzero(label) * si * sj * sk
+    return float(np.pi ** (1 / 3) * (6.0 * volume) ** (2 / 3) / (faces / FACE_AREA_BIAS))

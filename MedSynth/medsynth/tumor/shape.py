@@ -69,6 +69,14 @@ class TumorShape:
         return TumorShape(self.semi_axes_mm * factor, self.rotation, self.lobe_directions,
                           self.lobe_amplitudes, self.lobe_phases)
 
+    def roughened(self, factor: float) -> "TumorShape":
+        """The same shape with its outline's wander scaled by ``factor`` (kept within MAX_DEFORMATION)."""
+        amplitudes = self.lobe_amplitudes * factor
+        total = float(np.abs(amplitudes).sum())
+        if total > MAX_DEFORMATION:
+            amplitudes *= MAX_DEFORMATION / total
+        return TumorShape(self.semi_axes_mm, self.rotation, self.lobe_directions, amplitudes, self.lobe_phases)
+
     @property
     def max_wander(self) -> float:
         return float(np.abs(self.lobe_amplitudes).sum())

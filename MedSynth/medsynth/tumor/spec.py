@@ -33,11 +33,17 @@ MIX_COUNTS: dict[str, tuple[int, int]] = {"tiny": (3, 10), "small": (5, 10), "me
 
 KINDS = tuple(TUMOR_TYPES) + ("mix",)
 DENSITIES = ("hypo", "iso", "hyper")
+#: Organs tumors are synthesised in (TotalSegmentator names: liver, pancreas, kidney_left/right).
+ORGANS = ("liver", "pancreas", "kidney")
+#: Contrast phases: they change how tumor and parenchyma relate (docs/tumors.md).
+CONTRAST_PHASES = ("portal_venous", "arterial", "non_contrast")
+#: Lesions of each organ (the first is the organ's default); docs/tumors.md gives their sources.
+LESIONS = {"liver": ("lesion",), "pancreas": ("adenocarcinoma",), "kidney": ("rcc", "cyst")}
 
 
 @dataclass
 class Appearance:
-    """How a tumor looks, relative to the liver parenchyma around it.
+    """How a tumor looks, relative to the organ's parenchyma around it.
 
     ``None`` values are drawn per tumor from realistic ranges with the caller's generator.
     """
@@ -50,6 +56,8 @@ class Appearance:
     mass_effect: bool = False  # push surrounding parenchyma and vessels outward
     necrosis: bool = False  # fluid-like core in medium and large tumors
     keep_vessels: bool = False  # leave vessels visible through the tumor
+    lesion: str | None = None  # the organ's lesion type (LESIONS); None: the organ's default
+    duct_dilation: bool = False  # pancreas: dilated main duct upstream of the tumor (towards the tail)
 
     def validate(self) -> None:
         if self.density not in DENSITIES:
@@ -73,8 +81,21 @@ class TumorSpec:
     allow_overlap: bool = False  # tumors may touch or overlap each other
     surface_margin_mm: float = 2.0  # minimal distance kept from the liver surface
     max_vessel_fraction: float = 0.03  # random placement re-draws above this share of vessel voxels
+    organ: str = "liver"  # liver, pancreas or kidney
+    contrast_phase: str = "portal_venous"  # portal_venous, arterial or non_contrast
 
     def validate(self) -> None:
+        if self.organ not in ORGANS:
+            raise InputError(f"Unknown organ {self.organ!r}: choose one of {', '.join(ORGANS)}.")
+        if self.contrast_phase not in CONTRAST_PHASES:
+            raise InputError(f"Unknown contrast phase {self.contrast_phase!r}: choose one of "
+                             f"{', '.join(CONTRAST_PHASES)}.")
+        lesion = self.appearance.lesion
+        if lesion is not None and lesion not in LESIONS[self.organ]:
+            raise InputError(f"A {self.organ} has no lesion type {lesion!r}: choose one of "
+                             f"{', '.join(LESIONS[self.organ])}.")
+        if self.appearance.duct_dilation and self.organ != "pancreas":
+            raise InputError("Duct dilation is a pancreas feature: choose --organ pancreas or drop it.")
         if self.kind not in KINDS:
             raise InputError(f"Unknown tumor type {self.kind!r}: choose one of {', '.join(KINDS)}.")
         if self.diameter_mm is not None and not 2.0 <= self.diameter_mm <= 150.0:

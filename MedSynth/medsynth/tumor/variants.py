@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from medsynth.jobs import BatchItem, CancelToken, ProgressCallback, run_batch
-from medsynth.tumor.liver import LiverContext
+from medsynth.tumor.organ import OrganContext
 from medsynth.tumor.outputs import write_outputs
 from medsynth.tumor.spec import TumorSpec
 from medsynth.tumor.engine import synthesize
@@ -46,7 +46,7 @@ def generate_variants(
         from medsynth.errors import InputError
 
         raise InputError(f"variants must be at least 1, not {variants}.")
-    context = LiverContext(ct, liver, liver_label)
+    context = OrganContext(ct, liver, liver_label, organ=spec.organ)
     context.require_not_empty()
     items = [BatchItem(variant_name(v, variants), v) for v in range(variants)]
 
