@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medsynth.generative.augment import Augmentation
 from medsynth.generative.intensity import IntensityWindow
 from medsynth.generative.training_data import TrainingData, pick
 
@@ -60,7 +61,11 @@ class FamilyTrainer:
         import torch
 
         indices = torch.randint(self.data.train_size, (self.train_cfg["batch_size"],), generator=generator)
-        return {name: tensor.to(self.device) for name, tensor in pick(self.data.train, indices).items()}
+        batch = {name: tensor.to(self.device) for name, tensor in pick(self.data.train, indices).items()}
+        augmentation = Augmentation.from_dict(self.train_cfg.get("augment"))
+        if augmentation.active and "labels" in batch:
+            batch["images"], batch["labels"] = augmentation(batch["images"], batch["labels"], generator)
+        return batch
 
     def val_subset(self) -> dict:
         count = min(self.train_cfg["val_samples"], int(next(iter(self.data.val.values())).shape[0]))

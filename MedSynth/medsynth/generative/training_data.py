@@ -38,11 +38,19 @@ def load_data(config: dict) -> TrainingData:
     if family in ("spade_gan", "semantic_diffusion"):
         manifest = read_manifest(folder, DATASET_KIND)
         window = IntensityWindow.from_dict(data["window"] or {"low": -1000.0, "high": 1000.0, "units": "HU"})
+        context = int((config["model"] or {}).get("context_slices", 0) or 0)
+        have = int(manifest.get("context_slices", 0) or 0)
+        if context > have:
+            raise InputError(f"The model is conditioned on {context} neighbouring label slices per side, but the dataset "
+                             f"{folder} stores {have}. Rebuild it with context_slices: {context} (or more).")
         splits = {}
         for role in ("train", "val"):
             arrays = load_split(folder, data[f"{role}_split"], DATASET_KIND)
+            labels = arrays["labels"]
+            if context:  # the middle 2 * context + 1 of the stored neighbours
+                labels = arrays["context_labels"][:, have - context:have + context + 1]
             splits[role] = {"images": _tensor_images(window.to_unit(arrays["images"])),
-                            "labels": torch.from_numpy(arrays["labels"].astype(np.int64))}
+                            "labels": torch.from_numpy(labels.astype(np.int64))}
             spacing = float(np.median(arrays["pixel_spacing_mm"]))
             if role == "train":
                 pixel_spacing = spacing

@@ -62,9 +62,10 @@ class SemanticDiffusionTrainer(FamilyTrainer):
         fake = model.generate(subset["labels"], generator, steps=self.train_cfg["val_steps"])
         self.model.train()
         metrics = {"val_loss": val_loss, **image_metrics(fake, subset["images"], self.window)}
-        metrics["class_mean_error"] = class_mean_error(fake, subset["images"], subset["labels"], self.window)
+        centre = model.centre_labels(subset["labels"])
+        metrics["class_mean_error"] = class_mean_error(fake, subset["images"], centre, self.window)
         if samples_dir is not None:
-            rows = [[label_picture(subset["labels"][i].cpu().numpy()),
+            rows = [[label_picture(centre[i].cpu().numpy()),
                      unit_to_uint8(fake[i, 0].cpu(), self.window), unit_to_uint8(subset["images"][i, 0].cpu(), self.window)]
                     for i in range(min(4, fake.shape[0]))]
             save_rows(rows, ["label map", f"DDIM {self.train_cfg['val_steps']} steps", "real"],
