@@ -125,7 +125,8 @@ def training_rows() -> list[str]:
 
     from medsynth.generative.config import normalize_config
     from medsynth.generative.networks import build_model
-    from medsynth.generative.training import TRAINERS, load_data
+    from medsynth.generative.training import trainer_class
+    from medsynth.generative.training_data import load_data
 
     torch.set_num_threads(1)
     rows = []
@@ -149,7 +150,7 @@ def training_rows() -> list[str]:
                                            "data": {**recipe["data"], "dataset": str(dataset)}, "output": "/tmp/unused"})
             data = load_data(config)
             model = build_model(family, config["model"], data.meta)
-            trainer = TRAINERS[family](model, config, data, torch.device("cpu"))
+            trainer = trainer_class(family)(model, config, data, torch.device("cpu"))
             generator = torch.Generator().manual_seed(0)
             trainer.train_step(trainer.sample_batch(generator), generator)
             steps = 10
@@ -191,7 +192,8 @@ def quality_rows() -> tuple[list[str], list]:
     import torch
 
     from medsynth.generative.intensity import IntensityWindow
-    from medsynth.generative.training import class_mean_error, image_metrics, label_picture, unit_to_uint8
+    from medsynth.generative.pictures import label_picture, unit_to_uint8
+    from medsynth.generative.trainer import class_mean_error, image_metrics
 
     torch.set_num_threads(2)
     data = held_out_slices()
@@ -235,7 +237,7 @@ def pix2pix_rows() -> list[str]:
     from medsynth.generative.checkpoint import demo_weights, load_model
     from medsynth.generative.datasets import load_split
     from medsynth.generative.intensity import IntensityWindow
-    from medsynth.generative.training import image_metrics
+    from medsynth.generative.trainer import image_metrics
 
     pairs = pairs_dataset()
     if pairs is None:
@@ -261,7 +263,7 @@ def pix2pix_rows() -> list[str]:
 def main() -> int:
     import torch
 
-    from medsynth.generative.training import save_rows
+    from medsynth.generative.pictures import save_rows
 
     PICTURES.mkdir(parents=True, exist_ok=True)
     lines = ["## Generative models (issue 6)", "",

@@ -3,6 +3,7 @@
 
     python scripts/train_demo_models.py                      # all demo models
     python scripts/train_demo_models.py --only spade_ct      # one of them
+    python scripts/train_demo_models.py --only spade_ct_256  # a 256 px model (recipe: generative/recipes/)
 
 Each model goes to MedSynth/medsynth/generative/weights/<name>.pt (float16 weights) with
 <name>.yaml beside it: the exact dataset recipe, training config, command, SHA-256, size, the
@@ -66,6 +67,30 @@ DEMOS = {
 }
 
 
+RECIPES = REPO / "MedSynth" / "medsynth" / "generative" / "recipes"
+#: The 256 px models: one shipped YAML per model (recipes/<name>.yaml) and one for their dataset.
+RECIPE_MODELS = ("spade_ct_256", "diffusion_ct_256")
+
+
+def recipe(name: str) -> dict:
+    return yaml.safe_load((RECIPES / f"{name}.yaml").read_text())
+
+
+def build_ct_slices_256(work: Path) -> Path:
+    """The patient-split 256 px slice dataset of recipes/ct_slices_256.yaml (2.5D: neighbours stored)."""
+    from medsynth.data import fetch
+    from medsynth.generative.datasets import SliceCase, SliceDatasetSpec, build_slice_dataset
+
+    out = work / "ct_slices_256"
+    if (out / "manifest.json").exists():
+        return out
+    spec = recipe("ct_slices_256")
+    table = fetch(spec["label_table"]["dataset"]) / spec["label_table"]["file"]
+    cases = [SliceCase(case["patient"], fetch(case["dataset"]) / case["ct"], fetch(case["dataset"]) / case["labels"],
+                       table, split=case["split"]) for case in spec["cases"]]
+    return build_slice_dataset(cases, out, SliceDatasetSpec(**spec["spec"]))
+
+
 def build_ct_slices(work: Path) -> Path:
     from medsynth.data import fetch
     from medsynth.generative.datasets import SliceCase, SliceDatasetSpec, build_slice_dataset
@@ -119,8 +144,9 @@ def train_demo(name: str, work: Path) -> dict:
     from medsynth.generative.checkpoint import read_checkpoint, sha256_of
     from medsynth.generative.training import export_weights, train
 
-    recipe = DEMOS[name]
-    dataset = build_ct_slices(work) if recipe["data"]["dataset"] == "ct_slices" else build_drr_pairs(work)
+    recipe = DEMOS[name] if name in DEMOS else globals()["recipe"](name)
+    builders = {"ct_slices": build_ct_slices, "ct_slices_256": build_ct_slices_256, "drr_pairs": build_drr_pairs}
+    dataset = builders[recipe["data"]["dataset"]](work)
     config = {**recipe, "data": {**recipe["data"], "dataset": str(dataset)}, "output": str(work / "runs" / name)}
     result = finished_run(config)
     if result is None:  # train, or continue a run that has fewer steps than the recipe
@@ -128,7 +154,10 @@ def train_demo(name: str, work: Path) -> dict:
                        progress=lambda f, m: print(f"\r{name}: {100 * f:5.1f}% {m}", end="", file=sys.stderr, flush=True))
         print(file=sys.stderr)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
-    shipped = export_weights(result.best_path or result.final_path, WEIGHTS / f"{name}.pt", half=True)
+    # the 256 px models validate on the held-out patient of the quality benchmark: ship the final weights,
+    # so no choice is made on the benchmark's data
+    chosen = result.final_path if name in RECIPE_MODELS else (result.best_path or result.final_path)
+    shipped = export_weights(chosen, WEIGHTS / f"{name}.pt", half=True)
     payload = read_checkpoint(shipped)
     record = {
         "name": name, "family": recipe["family"], "description": recipe["description"], "file": shipped.name,
@@ -136,7 +165,8 @@ def train_demo(name: str, work: Path) -> dict:
         "command": f"python scripts/train_demo_models.py --only {name}",
         "trained_on": {"machine": f"{platform.machine()} {os.cpu_count()}-core CPU", "torch_threads": recipe["train"]["threads"],
                        "seconds": round(result.total_seconds, 1), "steps": result.steps},
-        "dataset_recipe": SLICE_SPEC if recipe["data"]["dataset"] == "ct_slices" else PAIRS_SPEC,
+        "dataset_recipe": {"ct_slices": SLICE_SPEC, "drr_pairs": PAIRS_SPEC}.get(recipe["data"]["dataset"])
+        or globals()["recipe"](recipe["data"]["dataset"]),
         "training_config": {k: v for k, v in recipe.items() if k != "description"},
         "shipped_checkpoint": {"step": payload["meta"].get("step"), "best": payload["meta"].get("best"),
                                "val_metrics": payload["meta"].get("val_metrics")},
@@ -149,14 +179,15 @@ def train_demo(name: str, work: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(DEMOS), help=f"comma-separated subset of {', '.join(DEMOS)}")
+    names = list(DEMOS) + list(RECIPE_MODELS)
+    parser.add_argument("--only", default=",".join(names), help=f"comma-separated subset of {', '.join(names)}")
     parser.add_argument("--work", default=str(Path(os.environ.get("MEDSYNTH_WORK", "/tmp")) / "medsynth_demo_training"),
                         help="folder for datasets and training runs (not committed)")
     args = parser.parse_args(argv)
     work = Path(args.work)
     for name in [n.strip() for n in args.only.split(",") if n.strip()]:
-        if name not in DEMOS:
-            parser.error(f"unknown demo model {name!r}; choose from {', '.join(DEMOS)}")
+        if name not in names:
+            parser.error(f"unknown demo model {name!r}; choose from {', '.join(names)}")
         record = train_demo(name, work)
         print(f"{name}: {record['size_bytes'] / 1e6:.2f} MB, sha256 {record['sha256'][:16]}..., "
               f"best {record['shipped_checkpoint']['best']}")

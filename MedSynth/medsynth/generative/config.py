@@ -58,11 +58,15 @@ TRAIN_DEFAULTS = {
     "cycle_weight": 10.0,  # cyclegan
     "identity_weight": 5.0,  # cyclegan
     "ema_decay": 0.0,  # semantic_diffusion: exponential moving average of weights (0: off)
+    "augment": {},  # label-map families: {flip: p, rotate_deg: d, intensity_jitter: j} (medsynth.generative.augment)
+    "feature_matching_weight": 0.0,  # spade_gan with a patch/multiscale discriminator (pix2pixHD's loss)
+    "discriminator_scales": 2,  # spade_gan multiscale discriminator: full, 1/2, ... resolution
 }
 
 FAMILY_TRAIN_KEYS = {
-    "spade_gan": {"discriminator", "discriminator_channels", "mask_loss_weight", "l1_weight"},
-    "semantic_diffusion": {"ema_decay", "val_steps"},
+    "spade_gan": {"discriminator", "discriminator_channels", "mask_loss_weight", "l1_weight", "augment",
+                  "feature_matching_weight", "discriminator_scales"},
+    "semantic_diffusion": {"ema_decay", "val_steps", "augment"},
     "pix2pix": {"discriminator_channels", "l1_weight"},
     "cyclegan": {"discriminator_channels", "cycle_weight", "identity_weight"},
 }
@@ -126,6 +130,10 @@ def normalize_config(raw: dict, base_dir: str | Path | None = None) -> dict:
         train["val_metric"] = DEFAULT_METRIC[family]
     if train["val_metric"] not in METRIC_DIRECTIONS:
         raise InputError(f"train.val_metric must be one of {sorted(METRIC_DIRECTIONS)} or auto, got {train['val_metric']!r}.")
+    if "augment" in train:
+        from medsynth.generative.augment import Augmentation
+
+        Augmentation.from_dict(train["augment"])  # checked now, not at the first batch
     if train["track_emissions"] not in ("auto", True, False):
         raise InputError("train.track_emissions must be auto, true or false.")
     config["train"] = train

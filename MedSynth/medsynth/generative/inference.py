@@ -27,6 +27,8 @@ from medsynth.volume import LabelMap, Volume, VolumeMetadata, reorient_like
 
 _MODELS: dict = {}
 BODY_CLASS = "soft_tissue"
+#: 2.5D models learnt neighbours 2-3 mm away (the training CTs' slice spacing): pick those at about this distance.
+CONTEXT_SPACING_MM = 2.5
 
 
 def load(model_id: str, device: str = "cpu"):
@@ -148,6 +150,7 @@ class GenerationPlan:
     input_axis: int  # IJK axis of the label map along which slices are counted
     input_slices: list[int]
     grid: SliceGrid
+    context: list[list[int]] | None = None  # per generated slice, its label slices (neighbours; centre in the middle)
 
 
 def _superior_axis(volume: Volume) -> int:
@@ -172,21 +175,24 @@ def plan_generation(labels: LabelMap, model, slices="all", class_mapping: Mappin
     # one grid for the whole volume's structures (not the chosen slices, not the body outline):
     # a slice comes out the same whatever else is asked for
     structures = oriented.array
+    context = context_slices(oriented_k, oriented.array.shape[0], float(oriented.spacing[2]),
+                             int(getattr(model, "context_slices", 0) or 0))
+    needed = sorted({k for row in context for k in row}) if context else oriented_k
     if isinstance(body, np.ndarray):
         if body.shape != labels.array.shape:
             raise InputError(f"The body mask's shape {body.shape} differs from the label map's {labels.array.shape}.")
-        mask = to_display_orientation(Volume(body.astype(np.uint8), labels.ijk_to_ras)).array[oriented_k] > 0
+        mask = to_display_orientation(Volume(body.astype(np.uint8), labels.ijk_to_ras)).array[needed] > 0
     elif body == "auto":
-        mask = body_from_labels(oriented.array[oriented_k], (sj, si))
+        mask = body_from_labels(oriented.array[needed], (sj, si))
     elif body == "none":
         mask = None
     else:
         raise InputError(f"body must be 'auto', 'none' or a mask array, got {body!r}.")
     if mask is not None and body_index is not None:
         array = oriented.array.copy()
-        chosen = array[oriented_k]
+        chosen = array[needed]
         chosen[(chosen == 0) & mask] = body_index
-        array[oriented_k] = chosen
+        array[needed] = chosen
         oriented = oriented.with_array(array)
     size = int(model.image_size)
     pixel = model.pixel_spacing_mm
@@ -194,7 +200,19 @@ def plan_generation(labels: LabelMap, model, slices="all", class_mapping: Mappin
     if pixel is None:  # trained on whole fields of view
         pixel = max(rows * sj, cols * si) / size
     grid = grid_for_volume(structures, (sj, si), (size, size), (pixel, pixel))
-    return GenerationPlan(mapping, oriented, oriented_k, axis, input_slices, grid)
+    return GenerationPlan(mapping, oriented, oriented_k, axis, input_slices, grid, context)
+
+
+def context_slices(slices: Sequence[int], count: int, spacing_mm: float, per_side: int) -> list[list[int]] | None:
+    """For each slice k, the label slices a 2.5D model sees: k - n d .. k + n d (clamped), d ~ 2.5 mm / spacing.
+
+    None for a model without context (one label slice per image).
+    """
+    if per_side <= 0:
+        return None
+    stride = max(1, int(round(CONTEXT_SPACING_MM / max(spacing_mm, 1e-6))))
+    offsets = np.arange(-per_side, per_side + 1) * stride
+    return [np.clip(int(k) + offsets, 0, count - 1).tolist() for k in slices]
 
 
 def generate(
@@ -239,8 +257,12 @@ def generate(
     plan = plan_generation(labels, model, slices, class_mapping, unknown, body)
     check_cancel(cancel)
     model_labels = plan.grid.to_model(plan.oriented.array[plan.oriented_slices], order=0, fill=0).astype(np.int64)
+    if plan.context is not None:  # [N, S, H, W]: each slice with its neighbours
+        flat = [k for row in plan.context for k in row]
+        stacked = plan.grid.to_model(plan.oriented.array[flat], order=0, fill=0).astype(np.int64)
+        model_labels = stacked.reshape(len(plan.context), len(plan.context[0]), *stacked.shape[1:])
     positions = np.asarray(plan.oriented_slices, float) * plan.oriented.spacing[2]
-    size = model_labels.shape[1:]
+    size = model_labels.shape[-2:]
     air = float(max(model.window.low, -1024.0))
     total = int(samples) * len(plan.oriented_slices)
     done = 0

@@ -124,7 +124,7 @@ def build_dual_energy_pairs(ct: Volume, out_dir: str | Path, spec: DualEnergySpe
 
 def _preview(path: Path, arrays: dict, manifest: dict) -> None:
     from medsynth.generative.intensity import IntensityWindow
-    from medsynth.generative.training import save_rows, unit_to_uint8
+    from medsynth.generative.pictures import save_rows, unit_to_uint8
 
     unit = IntensityWindow(-1, 1, "normalized")
     windows = {"source": manifest["source_window"], **manifest["target_windows"]}

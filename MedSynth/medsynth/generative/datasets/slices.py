@@ -57,6 +57,7 @@ class SliceDatasetSpec:
     remove_background: bool = True
     min_body_fraction: float = 0.05
     slice_step: int = 1
+    context_slices: int = 0  # > 0: also store the +-n neighbouring class slices (2.5D conditioning)
     split_fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
     seed: int = 0
     preview_window: dict = field(default_factory=lambda: {"level": 40.0, "width": 400.0})
@@ -78,6 +79,8 @@ class SliceDatasetSpec:
             raise InputError(f"split_fractions must give non-negative shares of {SPLITS}, got {self.split_fractions}.")
         if int(self.slice_step) < 1:
             raise InputError(f"slice_step must be >= 1, got {self.slice_step}.")
+        if not 0 <= int(self.context_slices) <= 8:
+            raise InputError(f"context_slices must be between 0 and 8, got {self.context_slices}.")
 
 
 def split_patients(patients: Sequence[str], fractions: Mapping[str, float], seed: int,
@@ -206,7 +209,8 @@ def case_slices(case: SliceCase, spec: SliceDatasetSpec, cancel: CancelToken | N
     body_stack, _ = display_slices(oriented_body.array, oriented_ct.spacing, spec.axis)
     extent = (images.shape[1] * spacing[0], images.shape[2] * spacing[1])
     pixel_mm = float(spec.pixel_spacing_mm or max(extent) / spec.size)
-    out_images, out_classes, kept = [], [], []
+    out_images, out_classes, out_context, kept = [], [], [], []
+    context = int(spec.context_slices)
     for index in range(0, images.shape[0], int(spec.slice_step)):
         check_cancel(cancel)
         body_slice = body_stack[index] > 0
@@ -219,14 +223,21 @@ def case_slices(case: SliceCase, spec: SliceDatasetSpec, cancel: CancelToken | N
             center = ((rows.min() + rows.max()) / 2.0 * spacing[0], (cols.min() + cols.max()) / 2.0 * spacing[1])
         out_images.append(resample_slice(images[index], spacing, spec.size, pixel_mm, center, 1, -1000.0))
         out_classes.append(resample_slice(class_stack[index], spacing, spec.size, pixel_mm, center, 0, 0))
+        if context:  # neighbours on the same grid as the centre slice (clamped at the volume's ends)
+            neighbours = np.clip(np.arange(index - context, index + context + 1), 0, images.shape[0] - 1)
+            out_context.append([resample_slice(class_stack[n], spacing, spec.size, pixel_mm, center, 0, 0)
+                                for n in neighbours])
         kept.append(index)
-    return {
+    result = {
         "images": np.asarray(out_images, np.float32).reshape(-1, spec.size, spec.size),
         "labels": np.asarray(out_classes, np.uint8).reshape(-1, spec.size, spec.size),
         "slice_index": np.asarray(kept, np.int32),
         "pixel_spacing_mm": pixel_mm,
         "info": info,
     }
+    if context:
+        result["context_labels"] = np.asarray(out_context, np.uint8).reshape(-1, 2 * context + 1, spec.size, spec.size)
+    return result
 
 
 def build_slice_dataset(cases: Sequence[SliceCase], out_dir: str | Path, spec: SliceDatasetSpec | None = None,
@@ -234,7 +245,8 @@ def build_slice_dataset(cases: Sequence[SliceCase], out_dir: str | Path, spec: S
     """Write ``out_dir/{train,val,test}.npz`` (images in HU, class maps), a manifest and a preview PNG.
 
     Each split's npz holds ``images`` [N, H, W] float32 HU, ``labels`` [N, H, W] uint8 class
-    indices, ``patient`` and ``slice_index`` per slice, and ``pixel_spacing_mm``.
+    indices, ``patient`` and ``slice_index`` per slice, and ``pixel_spacing_mm``; with
+    ``context_slices`` n also ``context_labels`` [N, 2n + 1, H, W] (slices k-n..k+n, centre = labels).
     """
     spec = spec or SliceDatasetSpec()
     spec.validate()
@@ -273,8 +285,12 @@ def build_slice_dataset(cases: Sequence[SliceCase], out_dir: str | Path, spec: S
             counts[split] = int(sum(len(r["slice_index"]) for _, r in rows))
             if not rows:
                 continue
+            extra = {}
+            if spec.context_slices:
+                extra["context_labels"] = np.concatenate([r["context_labels"] for _, r in rows])
             np.savez_compressed(
                 temp / f"{split}.npz",
+                **extra,
                 images=np.concatenate([r["images"] for _, r in rows]),
                 labels=np.concatenate([r["labels"] for _, r in rows]),
                 patient=np.concatenate([[p] * len(r["slice_index"]) for p, r in rows]).astype(str),
@@ -284,7 +300,8 @@ def build_slice_dataset(cases: Sequence[SliceCase], out_dir: str | Path, spec: S
         manifest = {
             "kind": DATASET_KIND, "version": DATASET_VERSION, "units": "HU",
             "classes": list(spec.classes), "image_size": int(spec.size), "axis": spec.axis,
-            "pixel_spacing_mm": spec.pixel_spacing_mm, "counts": counts, "cases": case_rows,
+            "pixel_spacing_mm": spec.pixel_spacing_mm, "context_slices": int(spec.context_slices),
+            "counts": counts, "cases": case_rows,
             "spec": asdict(spec),
         }
         (temp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -95,13 +95,34 @@ class LabelToImageModel(MedSynthModel):
     def meta(self) -> dict:
         return {**super().meta(), "class_names": list(self.class_names)}
 
+    @property
+    def context_slices(self) -> int:
+        """Neighbouring label slices on each side the model is conditioned on (2.5D; 0: one slice)."""
+        return int(self.hparams.get("context_slices", 0) or 0)
+
+    @property
+    def label_slices(self) -> int:
+        return 2 * self.context_slices + 1
+
+    @property
+    def cond_channels(self) -> int:
+        """Channels of the one-hot conditioning: every class of every label slice."""
+        return self.num_classes * self.label_slices
+
     def check_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        """Validate class indices [B, H, W] and return them as a long tensor on the model's device."""
+        """Validate class indices and return them as a long tensor [B, S, H, W] on the model's device.
+
+        ``labels`` is [B, H, W] (one slice each; a 2.5D model then sees it as its own neighbours)
+        or [B, S, H, W] with S = 2 * context_slices + 1 slices, the slice to generate in the middle.
+        """
         if not isinstance(labels, torch.Tensor):
             labels = torch.as_tensor(labels)
-        if labels.ndim != 3:
+        if labels.ndim == 3:
+            labels = labels[:, None].expand(-1, self.label_slices, -1, -1)
+        if labels.ndim != 4 or labels.shape[1] != self.label_slices:
             raise InputError(
-                f"Label maps must be a batch of 2D class-index slices [B, H, W]; got shape {tuple(labels.shape)}."
+                f"Label maps must be a batch of 2D class-index slices [B, H, W] or, with their neighbours, "
+                f"[B, {self.label_slices}, H, W]; got shape {tuple(labels.shape)}."
             )
         if labels.is_floating_point():
             if not torch.equal(labels, labels.round()):
@@ -117,9 +138,16 @@ class LabelToImageModel(MedSynthModel):
             )
         return labels.to(self.device)
 
+    def centre_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """The slice being generated, [B, H, W], of [B, H, W] or [B, S, H, W] labels."""
+        return labels if labels.ndim == 3 else labels[:, labels.shape[1] // 2]
+
     def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
-        """Class indices [B, H, W] -> one-hot float [B, C, H, W]."""
-        return nn.functional.one_hot(labels, self.num_classes).permute(0, 3, 1, 2).float()
+        """Class indices [B, H, W] or [B, S, H, W] -> one-hot float [B, S * C, H, W] (slice-major)."""
+        if labels.ndim == 3:
+            labels = labels[:, None]
+        one_hot = nn.functional.one_hot(labels, self.num_classes).permute(0, 1, 4, 2, 3).float()
+        return one_hot.reshape(labels.shape[0], -1, *labels.shape[-2:])
 
     def noise_shape(self, batch: int, height: int, width: int) -> tuple[int, ...]:
         raise NotImplementedError
@@ -130,14 +158,14 @@ class LabelToImageModel(MedSynthModel):
         raise NotImplementedError
 
     def _noise(self, labels: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None) -> torch.Tensor:
-        shape = self.noise_shape(*labels.shape)
+        shape = self.noise_shape(labels.shape[0], labels.shape[-2], labels.shape[-1])
         if noise is None:
             device = generator.device if generator is not None else torch.device("cpu")
             noise = torch.randn(shape, generator=generator, device=device)
         elif tuple(noise.shape) != shape:
             raise InputError(
                 f"The noise for this {self.family} model and {labels.shape[0]} label map(s) of "
-                f"{labels.shape[1]}x{labels.shape[2]} must have shape {shape}, got {tuple(noise.shape)}. "
+                f"{labels.shape[-2]}x{labels.shape[-1]} must have shape {shape}, got {tuple(noise.shape)}. "
                 "Use model.noise_shape(batch, height, width)."
             )
         return noise.to(self.device, torch.float32)

@@ -1,9 +1,12 @@
 """SPADE/OASIS-style GAN: label map + noise -> image, from MONAI's SPADE normalisation blocks.
 
 The generator concatenates a noise code to the one-hot label map (as OASIS does) and feeds that to
-every SPADE layer, so resampling the noise gives many images per label map. Two discriminators:
-OASIS's segmentation discriminator (a MONAI U-Net predicting N+1 classes, "fake" being class 0),
-or a patch discriminator (MONAI's PatchDiscriminator on image + label map).
+every SPADE layer, so resampling the noise gives many images per label map; a 2.5D model also
+sees the neighbouring label slices (``context_slices``), so slices generated one by one agree in
+coronal and sagittal views. Three discriminators: OASIS's segmentation discriminator (a MONAI
+U-Net predicting N+1 classes, "fake" being class 0), a patch discriminator (MONAI's
+PatchDiscriminator on image + label map), or pix2pixHD's multi-scale one (patch discriminators on
+the image at full, 1/2, 1/4 ... resolution) whose intermediate features drive a feature-matching loss.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class SpadeResBlock(nn.Module):
 class SpadeGenerator(nn.Module):
     """Starts from the down-sampled label map + noise and up-samples through SPADE residual blocks."""
 
-    def __init__(self, num_classes: int, z_dim: int, channels: Sequence[int], spade_hidden: int) -> None:
+    def __init__(self, cond_channels: int, z_dim: int, channels: Sequence[int], spade_hidden: int) -> None:
         super().__init__()
         from monai.networks.blocks import Convolution
 
@@ -55,7 +58,7 @@ class SpadeGenerator(nn.Module):
         if len(channels) < 2:
             raise InputError("spade_gan: 'channels' needs at least two entries (e.g. [64, 64, 32, 16]).")
         self.upsamplings = len(channels) - 2
-        cond = num_classes + z_dim
+        cond = cond_channels + z_dim
         self.head = Convolution(2, cond, channels[0], kernel_size=3, conv_only=True)
         self.blocks = nn.ModuleList(
             SpadeResBlock(channels[i], channels[i + 1], cond, spade_hidden) for i in range(len(channels) - 1)
@@ -80,7 +83,7 @@ class SpadeGan(LabelToImageModel):
     """Label map -> CT slice. ``generate`` draws a noise code per image unless ``noise`` is given."""
 
     family = "spade_gan"
-    DEFAULTS = {"z_dim": 16, "channels": [64, 64, 32, 16], "spade_hidden": 32}
+    DEFAULTS = {"z_dim": 16, "channels": [64, 64, 32, 16], "spade_hidden": 32, "context_slices": 0}
 
     def __init__(self, class_names, image_size, window, pixel_spacing_mm=None, **hparams) -> None:
         params = {**self.DEFAULTS, **hparams}
@@ -90,7 +93,7 @@ class SpadeGan(LabelToImageModel):
         self.size_multiple = 2 ** (len(params["channels"]) - 2)
         super().__init__(class_names, image_size, window, pixel_spacing_mm, params)
         self.z_dim = int(params["z_dim"])
-        self.generator = SpadeGenerator(self.num_classes, self.z_dim, params["channels"], int(params["spade_hidden"]))
+        self.generator = SpadeGenerator(self.cond_channels, self.z_dim, params["channels"], int(params["spade_hidden"]))
 
     def noise_shape(self, batch: int, height: int, width: int) -> tuple[int, ...]:
         """One noise code per image (spatially constant): keep it fixed to keep neighbouring slices alike."""
@@ -101,14 +104,49 @@ class SpadeGan(LabelToImageModel):
 
     @torch.no_grad()
     def generate(self, labels, generator=None, noise=None, steps=None, guidance=None) -> torch.Tensor:
-        """Class indices [B, H, W] -> images [B, 1, H, W] in [-1, 1]; ``steps``/``guidance`` do not apply."""
+        """Class indices [B, H, W] (or [B, S, H, W] with neighbours) -> images [B, 1, H, W] in [-1, 1].
+
+        ``steps``/``guidance`` do not apply.
+        """
         labels = self.check_labels(labels)
         z = self._noise(labels, generator, noise)
         return self.generator(self.one_hot(labels), z)
 
 
-def build_discriminator(kind: str, num_classes: int, channels: Sequence[int] | int) -> nn.Module:
-    """OASIS's segmentation discriminator ("segmentation", N+1 outputs) or a patch discriminator ("patch")."""
+class MultiScaleDiscriminator(nn.Module):
+    """pix2pixHD's discriminator: one MONAI PatchDiscriminator per scale, each on a 2x smaller input.
+
+    Returns, per scale, the list of its intermediate feature maps and its patch logits last (MONAI's
+    convention), so the generator can match features of real and generated images at every scale.
+    """
+
+    def __init__(self, in_channels: int, channels: int, scales: int = 2, layers: int = 3) -> None:
+        super().__init__()
+        from monai.networks.nets import PatchDiscriminator
+
+        self.scales = nn.ModuleList(
+            PatchDiscriminator(spatial_dims=2, channels=channels, in_channels=in_channels, num_layers_d=layers,
+                               norm="INSTANCE") for _ in range(int(scales)))
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        outputs = []
+        for index, discriminator in enumerate(self.scales):
+            if index:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            outputs.append(discriminator(x))
+        return outputs
+
+
+def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Mean L1 distance of the discriminators' intermediate features (logits excluded), over scales and layers."""
+    terms = [(f - r.detach()).abs().mean() for fake_scale, real_scale in zip(fake, real)
+             for f, r in zip(fake_scale[:-1], real_scale[:-1])]
+    return torch.stack(terms).mean()
+
+
+def build_discriminator(kind: str, num_classes: int, channels: Sequence[int] | int, scales: int = 2) -> nn.Module:
+    """OASIS's segmentation discriminator ("segmentation", N+1 outputs), a patch discriminator ("patch")
+    or a multi-scale patch discriminator ("multiscale", ``scales`` of them) on image + label map."""
     if kind == "segmentation":
         from monai.networks.nets import UNet
 
@@ -121,7 +159,11 @@ def build_discriminator(kind: str, num_classes: int, channels: Sequence[int] | i
         base = channels if isinstance(channels, int) else int(list(channels)[0])
         return PatchDiscriminator(spatial_dims=2, channels=base, in_channels=1 + num_classes, num_layers_d=3,
                                   norm="INSTANCE")
-    raise InputError(f"spade_gan: discriminator must be 'segmentation' (OASIS, N+1 classes) or 'patch', got {kind!r}.")
+    if kind == "multiscale":
+        base = channels if isinstance(channels, int) else int(list(channels)[0])
+        return MultiScaleDiscriminator(1 + num_classes, base, scales)
+    raise InputError("spade_gan: discriminator must be 'segmentation' (OASIS, N+1 classes), 'patch' or 'multiscale', "
+                     f"got {kind!r}.")
 
 
 def class_balance_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
