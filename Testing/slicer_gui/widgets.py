@@ -1,0 +1,162 @@
+"""Stand-ins of the Slicer application's GUI side, so a module's *widget* code can run in a test.
+
+- ``load_ui(path)`` reads the module's real .ui file and gives one ``FakeWidget`` per object name
+  (what ``slicer.util.loadUI`` + ``childWidgetVariables`` give in Slicer); properties are plain
+  attributes and ``click()`` / ``emit()`` call the connected slots;
+- ``FakeApp`` is ``slicer.app``: a layout manager whose Red, Yellow and Green slice views are real
+  vtkMRMLSliceNode / vtkMRMLSliceCompositeNode pairs in the scene, no wait cursor, and dialogs
+  recorded instead of shown (``errors``, ``questions``);
+- ``install(monkeypatch, scene)`` puts them in place for one test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import xml.etree.ElementTree as ElementTree
+
+import slicer
+
+VIEW_NAMES = ("Red", "Yellow", "Green")
+
+
+class FakeWidget:
+    """A widget of the .ui file: any property can be set; signals call their connected slots."""
+
+    def __init__(self, name: str, class_name: str) -> None:
+        self.objectName, self.className = name, class_name
+        self.enabled, self.visible, self.checked = True, True, False
+        self.text, self.toolTip, self.value = "", "", 0
+        self._slots: dict[str, list] = {}
+
+    def connect(self, signal: str, slot) -> None:
+        self._slots.setdefault(signal, []).append(slot)
+
+    def emit(self, signal: str, *arguments) -> None:
+        """Call the slots like PythonQt: with as many of the signal's arguments as each accepts."""
+        for slot in list(self._slots.get(signal, [])):
+            try:
+                accepted = len(inspect.signature(slot).parameters)
+            except (TypeError, ValueError):
+                accepted = len(arguments)
+            slot(*arguments[:accepted])
+
+    def click(self) -> None:
+        self.emit("clicked(bool)", False)
+
+    def setMRMLScene(self, scene) -> None:  # noqa: N802 - Slicer's name
+        self.scene = scene
+
+
+class FakeLayout:
+    def __init__(self) -> None:
+        self.widgets: list = []
+
+    def addWidget(self, widget) -> None:  # noqa: N802 - Qt's name
+        self.widgets.append(widget)
+
+
+class FakePanel:
+    """The module panel Slicer passes to a widget (its ``parent``)."""
+
+    def __init__(self) -> None:
+        self.isEntered = True
+        self._layout = FakeLayout()
+
+    def layout(self) -> FakeLayout:
+        return self._layout
+
+
+def load_ui(path: str) -> FakeWidget:
+    """The .ui file's top widget; ``children`` holds a FakeWidget per named widget, layout and action."""
+    tree = ElementTree.parse(path)
+    top = tree.getroot().find("widget")
+    root = FakeWidget(top.get("name"), top.get("class"))
+    root.children = {element.get("name"): FakeWidget(element.get("name"), element.get("class", element.tag))
+                     for element in tree.iter() if element.tag in ("widget", "layout", "action") and element.get("name")}
+    return root
+
+
+def child_widget_variables(widget: FakeWidget) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**widget.children)
+
+
+class FakeSliceLogic:
+    def __init__(self) -> None:
+        self.fits = 0
+
+    def FitSliceToAll(self) -> None:  # noqa: N802 - Slicer's name
+        self.fits += 1
+
+
+class FakeSliceWidget:
+    def __init__(self, slice_node, composite_node) -> None:
+        self._slice, self._composite, self._logic = slice_node, composite_node, FakeSliceLogic()
+
+    def mrmlSliceNode(self):  # noqa: N802 - Slicer's name
+        return self._slice
+
+    def mrmlSliceCompositeNode(self):  # noqa: N802 - Slicer's name
+        return self._composite
+
+    def sliceLogic(self) -> FakeSliceLogic:  # noqa: N802 - Slicer's name
+        return self._logic
+
+
+class FakeLayoutManager:
+    """Red, Yellow and Green views on real slice and slice-composite nodes of the scene."""
+
+    def __init__(self, scene) -> None:
+        self.views = {}
+        for name in VIEW_NAMES:
+            slice_node = scene.AddNewNodeByClass("vtkMRMLSliceNode")
+            slice_node.SetLayoutName(name)
+            composite = scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
+            composite.SetLayoutName(name)
+            self.views[name] = FakeSliceWidget(slice_node, composite)
+
+    def sliceWidget(self, name: str):  # noqa: N802 - Slicer's name
+        return self.views.get(name)
+
+    def background(self, name: str) -> str | None:
+        return self.views[name].mrmlSliceCompositeNode().GetBackgroundVolumeID()
+
+
+class FakeApp:
+    """``slicer.app``: the layout manager; error dialogs and questions recorded, never shown."""
+
+    def __init__(self, scene) -> None:
+        self._layout_manager = FakeLayoutManager(scene)
+        self.errors: list[str] = []
+        self.questions: list[str] = []
+        self.answer = False  # what the user answers to an OK/Cancel question
+
+    def layoutManager(self) -> FakeLayoutManager:  # noqa: N802 - Slicer's name
+        return self._layout_manager
+
+    def testingEnabled(self) -> bool:  # noqa: N802 - Slicer's name
+        return False  # so tryWithErrorDisplay shows (here: records) its dialog
+
+    def setOverrideCursor(self, _cursor) -> None:  # noqa: N802 - Qt's name
+        pass
+
+    def restoreOverrideCursor(self) -> None:  # noqa: N802 - Qt's name
+        pass
+
+    def error_display(self, text, *_arguments, **_options) -> None:
+        self.errors.append(text)
+
+    def confirm(self, text, *_arguments, **_options) -> bool:
+        self.questions.append(text)
+        return self.answer
+
+
+def install(monkeypatch, scene) -> FakeApp:
+    """Put the stand-ins in place for one test (pytest's monkeypatch undoes it afterwards)."""
+    app = FakeApp(scene)
+    monkeypatch.setattr(slicer, "app", app, raising=False)
+    monkeypatch.setattr(slicer.util, "loadUI", load_ui)
+    monkeypatch.setattr(slicer.util, "childWidgetVariables", child_widget_variables)
+    monkeypatch.setattr(slicer.util, "errorDisplay", app.error_display)
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", app.confirm)
+    return app
