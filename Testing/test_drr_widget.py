@@ -11,8 +11,6 @@ missing packages give one dialog, not one per preview.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -25,19 +23,8 @@ load_module_file("DRRProjection")  # installs the qt, ctk, ScriptedLoadableModul
 
 import qt  # noqa: E402
 
-from medsynth.mrml.app import application_scene  # noqa: E402
 from medsynth.phantoms import cylinder_phantom  # noqa: E402
 from slicer_gui import widgets  # noqa: E402
-
-
-def pump(widget, until, timeout: float = 300.0) -> None:
-    """Run the 'event loop' (the TaskRunner's single-shot polls) until ``until()`` holds."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("the widget did not get there in time")
-        if not qt.QTimer.run_single_shots():
-            time.sleep(0.005)
 
 
 def idle(widget) -> bool:
@@ -45,19 +32,20 @@ def idle(widget) -> bool:
 
 
 @pytest.fixture
-def scene(monkeypatch):
+def scene_and_app(monkeypatch):
     """A new scene of its own (the module sees it as slicer.mrmlScene), with Red/Yellow/Green views."""
-    new_scene, app_logic, logics = application_scene()
-    monkeypatch.setattr(slicer, "mrmlScene", new_scene)
-    app = widgets.install(monkeypatch, new_scene)
-    new_scene.medsynth_test = (app, app_logic, logics)  # keep the logics alive with the scene
-    yield new_scene
+    yield widgets.fresh_scene(monkeypatch)
     qt.QTimer.pending.clear()
 
 
 @pytest.fixture
-def app(scene):
-    return scene.medsynth_test[0]
+def scene(scene_and_app):
+    return scene_and_app[0]
+
+
+@pytest.fixture
+def app(scene_and_app):
+    return scene_and_app[1]
 
 
 @pytest.fixture
@@ -85,14 +73,14 @@ def widget(ct_node):
     parameters.drr.detector_rows, parameters.drr.detector_columns, parameters.drr.pixel_spacing = 48, 48, 6.0
     yield widget
     widget.tasks.cancel()
-    pump(widget, lambda: idle(widget))
+    widgets.pump(lambda: idle(widget))
     widget.cleanup()
 
 
 def apply_and_wait(widget) -> None:
     widget.ui.applyButton.click()
     assert widget.ui.applyButton.text == "Cancel"  # Apply turns into Cancel while it renders
-    pump(widget, lambda: idle(widget))
+    widgets.pump(lambda: idle(widget))
 
 
 def test_the_drr_replaces_the_ct_in_the_red_view_only(widget, app, ct_node):
@@ -122,7 +110,7 @@ def test_a_pose_change_previews_into_its_own_node_not_the_users_drr(widget, app)
     widget._parameterNode.drr.pose.primary_angle = 40.0
     assert widget._previewTimer.isActive() and widget._settleTimer.isActive()
     widget._previewTimer.timeout()
-    pump(widget, lambda: idle(widget))
+    widgets.pump(lambda: idle(widget))
     preview = widget._previewNode
     assert preview is not None and preview is not output
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(output), drr)
@@ -155,7 +143,7 @@ def test_cancel_stops_inside_a_single_render(widget, app):
     parameters.detector_rows, parameters.detector_columns, parameters.pixel_spacing = 1024, 1024, 0.3
     widget.ui.applyButton.click()
     widget.ui.applyButton.click()  # Cancel, right away
-    pump(widget, lambda: idle(widget))
+    widgets.pump(lambda: idle(widget))
     assert widget.tasks.last.state.name == "CANCELLED"
     assert widget._parameterNode.outputVolume is None
     assert widget.ui.statusLabel.text == "Cancelled; the scene is unchanged."
@@ -173,7 +161,7 @@ def test_apply_during_a_preview_cancels_it_without_waiting_and_then_renders(widg
     assert widget.tasks.busy_with("preview") and widget._pending == "full"
     assert not widget._previewTimer.isActive() and not widget._settleTimer.isActive()
     parameters.detector_rows, parameters.detector_columns, parameters.pixel_spacing = 48, 48, 6.0
-    pump(widget, lambda: idle(widget) and widget._pending is None and widget._parameterNode.outputVolume is not None)
+    widgets.pump(lambda: idle(widget) and widget._pending is None and widget._parameterNode.outputVolume is not None)
     assert app.errors == []
 
 

@@ -6,12 +6,14 @@
 - ``FakeApp`` is ``slicer.app``: a layout manager whose Red, Yellow and Green slice views are real
   vtkMRMLSliceNode / vtkMRMLSliceCompositeNode pairs in the scene, no wait cursor, and dialogs
   recorded instead of shown (``errors``, ``questions``);
-- ``install(monkeypatch, scene)`` puts them in place for one test.
+- ``fresh_scene(monkeypatch)`` gives a new scene with them in place for one test; ``pump(until)``
+  runs the queued single-shot timers (the TaskRunner's polls) until a condition holds.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 import types
 import xml.etree.ElementTree as ElementTree
 
@@ -48,6 +50,38 @@ class FakeWidget:
         self.scene = scene
 
 
+class FakeComboBox(FakeWidget):
+    """A QComboBox / ctkComboBox: items with user data, the current one, currentIndexChanged(int)."""
+
+    def __init__(self, name: str, class_name: str) -> None:
+        super().__init__(name, class_name)
+        self.items: list[tuple[str, object]] = []
+        self.currentIndex = -1
+
+    @property
+    def currentData(self):  # noqa: N802 - Qt's name
+        return self.items[self.currentIndex][1] if 0 <= self.currentIndex < len(self.items) else None
+
+    def clear(self) -> None:
+        self.items, self.currentIndex = [], -1
+
+    def addItem(self, text: str, data=None) -> None:  # noqa: N802 - Qt's name
+        self.items.append((text, data))
+        if self.currentIndex < 0:
+            self.setCurrentIndex(0)
+
+    def findData(self, data) -> int:  # noqa: N802 - Qt's name
+        return next((index for index, item in enumerate(self.items) if item[1] == data), -1)
+
+    def setCurrentIndex(self, index: int) -> None:  # noqa: N802 - Qt's name
+        if index != self.currentIndex:
+            self.currentIndex = index
+            self.emit("currentIndexChanged(int)", index)
+
+
+COMBO_BOXES = {"QComboBox", "ctkComboBox"}
+
+
 class FakeLayout:
     def __init__(self) -> None:
         self.widgets: list = []
@@ -72,8 +106,11 @@ def load_ui(path: str) -> FakeWidget:
     tree = ElementTree.parse(path)
     top = tree.getroot().find("widget")
     root = FakeWidget(top.get("name"), top.get("class"))
-    root.children = {element.get("name"): FakeWidget(element.get("name"), element.get("class", element.tag))
-                     for element in tree.iter() if element.tag in ("widget", "layout", "action") and element.get("name")}
+    root.children = {}
+    for element in tree.iter():
+        if element.tag in ("widget", "layout", "action") and element.get("name"):
+            kind = FakeComboBox if element.get("class") in COMBO_BOXES else FakeWidget
+            root.children[element.get("name")] = kind(element.get("name"), element.get("class", element.tag))
     return root
 
 
@@ -151,6 +188,18 @@ class FakeApp:
         return self.answer
 
 
+def fresh_scene(monkeypatch):
+    """A new application-like scene that the module code sees as ``slicer.mrmlScene``, with the app
+    stand-ins installed; returns (scene, app). The scene keeps its logics alive."""
+    from medsynth.mrml.app import application_scene
+
+    scene, app_logic, logics = application_scene()
+    monkeypatch.setattr(slicer, "mrmlScene", scene)
+    app = install(monkeypatch, scene)
+    app.keep_alive = (app_logic, logics)
+    return scene, app
+
+
 def install(monkeypatch, scene) -> FakeApp:
     """Put the stand-ins in place for one test (pytest's monkeypatch undoes it afterwards)."""
     app = FakeApp(scene)
@@ -160,3 +209,15 @@ def install(monkeypatch, scene) -> FakeApp:
     monkeypatch.setattr(slicer.util, "errorDisplay", app.error_display)
     monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", app.confirm)
     return app
+
+
+def pump(until, timeout: float = 300.0) -> None:
+    """Run the 'event loop' (queued single-shot timers: the TaskRunner's polls) until ``until()`` holds."""
+    import qt
+
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError("the widget did not get there in time")
+        if not qt.QTimer.run_single_shots():
+            time.sleep(0.005)
