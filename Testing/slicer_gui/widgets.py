@@ -27,9 +27,23 @@ class FakeWidget:
 
     def __init__(self, name: str, class_name: str) -> None:
         self.objectName, self.className = name, class_name
-        self.enabled, self.visible, self.checked = True, True, False
-        self.text, self.toolTip, self.value = "", "", 0
+        self.enabled, self.visible, self._checked = True, True, False
+        self.text, self.toolTip, self.value, self.format = "", "", 0, ""
         self._slots: dict[str, list] = {}
+
+    @property
+    def checked(self) -> bool:
+        return self._checked
+
+    @checked.setter
+    def checked(self, value: bool) -> None:
+        """As in Qt: changing a checkable button's state emits toggled(bool)."""
+        if bool(value) != self._checked:
+            self._checked = bool(value)
+            self.emit("toggled(bool)", self._checked)
+
+    def setFormat(self, text: str) -> None:  # noqa: N802 - QProgressBar's name
+        self.format = text
 
     def connect(self, signal: str, slot) -> None:
         self._slots.setdefault(signal, []).append(slot)
@@ -79,7 +93,30 @@ class FakeComboBox(FakeWidget):
             self.emit("currentIndexChanged(int)", index)
 
 
+class FakeSegmentSelector(FakeWidget):
+    """qMRMLSegmentSelectorWidget: a segmentation node and one of its segment IDs."""
+
+    def __init__(self, name: str, class_name: str) -> None:
+        super().__init__(name, class_name)
+        self._node, self._segment_id = None, ""
+
+    def currentNode(self):  # noqa: N802 - Slicer's name
+        return self._node
+
+    def setCurrentNode(self, node) -> None:  # noqa: N802 - Slicer's name
+        self._node = node
+
+    def currentSegmentID(self) -> str:  # noqa: N802 - Slicer's name
+        return self._segment_id
+
+    def setCurrentSegmentID(self, segment_id: str) -> None:  # noqa: N802 - Slicer's name
+        if segment_id != self._segment_id:
+            self._segment_id = segment_id
+            self.emit("currentSegmentChanged(QString)", segment_id)
+
+
 COMBO_BOXES = {"QComboBox", "ctkComboBox"}
+KINDS = {**{name: FakeComboBox for name in COMBO_BOXES}, "qMRMLSegmentSelectorWidget": FakeSegmentSelector}
 
 
 class FakeLayout:
@@ -109,7 +146,7 @@ def load_ui(path: str) -> FakeWidget:
     root.children = {}
     for element in tree.iter():
         if element.tag in ("widget", "layout", "action") and element.get("name"):
-            kind = FakeComboBox if element.get("class") in COMBO_BOXES else FakeWidget
+            kind = KINDS.get(element.get("class"), FakeWidget)
             root.children[element.get("name")] = kind(element.get("name"), element.get("class", element.tag))
     return root
 
@@ -155,6 +192,9 @@ class FakeLayoutManager:
     def sliceWidget(self, name: str):  # noqa: N802 - Slicer's name
         return self.views.get(name)
 
+    def sliceViewNames(self) -> list[str]:  # noqa: N802 - Slicer's name
+        return list(self.views)
+
     def background(self, name: str) -> str | None:
         return self.views[name].mrmlSliceCompositeNode().GetBackgroundVolumeID()
 
@@ -162,14 +202,19 @@ class FakeLayoutManager:
 class FakeApp:
     """``slicer.app``: the layout manager; error dialogs and questions recorded, never shown."""
 
-    def __init__(self, scene) -> None:
+    def __init__(self, scene, application_logic=None) -> None:
         self._layout_manager = FakeLayoutManager(scene)
+        self._application_logic = application_logic
         self.errors: list[str] = []
         self.questions: list[str] = []
         self.answer = False  # what the user answers to an OK/Cancel question
 
     def layoutManager(self) -> FakeLayoutManager:  # noqa: N802 - Slicer's name
         return self._layout_manager
+
+    def applicationLogic(self):  # noqa: N802 - Slicer's name
+        """The real vtkSlicerApplicationLogic of the scene (interaction and selection nodes)."""
+        return self._application_logic
 
     def testingEnabled(self) -> bool:  # noqa: N802 - Slicer's name
         return False  # so tryWithErrorDisplay shows (here: records) its dialog
@@ -193,16 +238,18 @@ def fresh_scene(monkeypatch):
     stand-ins installed; returns (scene, app). The scene keeps its logics alive."""
     from medsynth.mrml.app import application_scene
 
+    from medsynth.mrml import app as mrml_app
+
     scene, app_logic, logics = application_scene()
     monkeypatch.setattr(slicer, "mrmlScene", scene)
-    app = install(monkeypatch, scene)
-    app.keep_alive = (app_logic, logics)
-    return scene, app
+    for key, value in (("scene", scene), ("app_logic", app_logic), ("logics", logics)):
+        monkeypatch.setitem(mrml_app._HEADLESS, key, value)  # module logics act on this scene too
+    return scene, install(monkeypatch, scene, app_logic)
 
 
-def install(monkeypatch, scene) -> FakeApp:
+def install(monkeypatch, scene, application_logic=None) -> FakeApp:
     """Put the stand-ins in place for one test (pytest's monkeypatch undoes it afterwards)."""
-    app = FakeApp(scene)
+    app = FakeApp(scene, application_logic)
     monkeypatch.setattr(slicer, "app", app, raising=False)
     monkeypatch.setattr(slicer.util, "loadUI", load_ui)
     monkeypatch.setattr(slicer.util, "childWidgetVariables", child_widget_variables)
