@@ -189,3 +189,21 @@ def test_missing_packages_ask_once_not_once_per_preview(widget, app, monkeypatch
     assert len(app.questions) == 1 and "numba" in app.questions[0]
     assert widget._parameterNode.livePreview is False and app.errors == []
     assert not widget.tasks.busy
+
+
+def test_an_unexpected_preview_error_is_reported_once_and_turns_the_preview_off(widget, app, monkeypatch):
+    def broken(job, progress=None, cancel=None):
+        raise RuntimeError("kernel failure")
+
+    monkeypatch.setattr(widget.logic, "render", broken)
+    for angle in (10.0, 20.0, 30.0):
+        widget._parameterNode.drr.pose.primary_angle = angle
+        if widget._previewTimer.isActive():
+            widget._previewTimer.timeout()
+        try:
+            widgets.pump(lambda: idle(widget))
+        except RuntimeError:  # tryWithErrorDisplay re-raises into Qt's slot caller after its dialog
+            pass
+    assert len(app.errors) == 1 and "kernel failure" in app.errors[0]
+    assert widget._parameterNode.livePreview is False
+    assert "Live preview turned off" in widget.ui.statusLabel.text
