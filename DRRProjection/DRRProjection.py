@@ -316,6 +316,12 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self.startRender(kind)
 
+    def turnOffLivePreview(self) -> None:
+        """An unexpected error in a preview: stop previewing, so it is reported once; Apply still renders."""
+        self.stopLiveView()
+        self._parameterNode.livePreview = False
+        self.ui.statusLabel.text = _("Live preview turned off after an error; press Apply to try again.")
+
     def stopLiveView(self) -> None:
         """Stop the timers that would start previews."""
         for timer in (self._previewTimer, self._settleTimer):
@@ -350,6 +356,10 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     raise
                 self.ui.statusLabel.text = str(error)  # a pose being edited may be impossible: say why, no dialog
                 return
+            except Exception:
+                if live:
+                    self.turnOffLivePreview()  # one dialog, not one per slider move
+                raise
             self._renderedKey = self.logic.render_key(p.ctVolume, p.segmentation, job.parameters) if live else None
             self.tasks.start(_("DRR"), lambda progress, cancel: self.logic.render(job, progress, cancel), kind=kind,
                              on_progress=self.onTaskProgress if not live else None,
@@ -378,6 +388,8 @@ class DRRProjectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 if kind in self.LIVE and isinstance(error, MedSynthError):
                     self.ui.statusLabel.text = str(error)
                 else:
+                    if kind in self.LIVE:
+                        self.turnOffLivePreview()  # one dialog, not one per slider move
                     raise error
             elif views is None:
                 self._renderedKey = None

@@ -2,7 +2,8 @@
 same parameters (issue 14): voxel for voxel, on the same detector grid in RAS.
 
 One real CT (LIDC-IDRI-0001, subsampled to keep the test short), one oblique pose of the mobile
-C-arm, the 90 kV spectrum, no noise (the CLI draws noise from its own generator; see the report).
+C-arm, the 90 kV spectrum, Poisson noise of 5000 photons per pixel from seed 3 (each front door
+derives the view's noise seed the same way, ``medsynth.drr.job.view_seeds``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from medsynth.volume import Volume, VolumeMetadata  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = 64
+PHOTONS, SEED = 5000, 3
 LAO, CRAN = 30.0, -10.0
 
 
@@ -37,7 +39,8 @@ def ct_file(lidc_ct, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def parameters(ct_file) -> DRRParameters:
     ct = read_volume(ct_file, modality="CT")
-    base = DRRParameters.from_preset("mobile", detector_pixels=ROWS, kv=90.0, device="cpu")
+    base = DRRParameters.from_preset("mobile", detector_pixels=ROWS, kv=90.0, device="cpu", add_noise=True,
+                                     photons=PHOTONS, seed=SEED)
     r, a, s = (float(v) for v in ct.center_ras)
     return base.replace(pose=CArmPose(LAO, CRAN, base.pose.sid, base.pose.sod, r, a, s))
 
@@ -58,7 +61,7 @@ def cli_image(ct_file, parameters, out: Path) -> Volume:
     code = main(["drr", str(ct_file), "--out", str(out), "--preset", "mobile", "--lao", f"{LAO:g}", "--cran", f"{CRAN:g}",
                  "--rows", str(parameters.detector_rows), "--columns", str(parameters.detector_columns),
                  "--pixel-spacing", repr(parameters.pixel_spacing), "--kv", "90", "--device", "cpu",
-                 "--formats", "nifti", "--quiet"])
+                 "--photons", str(PHOTONS), "--seed", str(SEED), "--formats", "nifti", "--quiet"])
     assert code == 0
     (view,) = json.loads((out / "views.json").read_text())["views"]
     return read_volume(out / view["folder"] / "intensity.nii.gz")
@@ -73,7 +76,7 @@ def batch_image(ct_file, parameters, out: Path) -> Volume:
     poses.write_text(json.dumps([{"name": "view", "primary": LAO, "secondary": CRAN}]))
     code = batch.main(["--ct", str(ct_file), "--poses", str(poses), "--out", str(out), "--preset", "mobile",
                        "--rows", str(parameters.detector_rows), "--spectrum", "90kV", "--device", "cpu",
-                       "--no-png", "--quiet"])
+                       "--photons", str(PHOTONS), "--seed", str(SEED), "--no-png", "--quiet"])
     assert code == 0
     return read_volume(out / "view" / "drr.nrrd")
 
@@ -82,6 +85,7 @@ def test_logic_cli_and_batch_script_give_identical_drrs(ct_file, parameters, tmp
     reference = logic_image(ct_file, parameters)
     assert reference.array.shape == (1, parameters.detector_rows, parameters.detector_columns)
     assert float(reference.array.std()) > 0.01  # a real radiograph, not a blank
+    assert not np.array_equal(logic_image(ct_file, parameters.replace(add_noise=False)).array, reference.array)  # noisy
     for name, image in (("medsynth drr", cli_image(ct_file, parameters, tmp_path / "cli")),
                         ("DRRProjectionBatch", batch_image(ct_file, parameters, tmp_path / "batch" / "out"))):
         np.testing.assert_array_equal(image.array.astype(np.float32), reference.array.astype(np.float32), err_msg=name)

@@ -37,7 +37,7 @@ class FakeSlicer:
         fake_utils.PyTorchUtilsLogic = lambda: self
         monkeypatch.setitem(sys.modules, "PyTorchUtils", fake_utils)
 
-    def confirm(self, text, windowTitle=None):  # noqa: N803 - Slicer's name
+    def confirm(self, text, **_options):
         self.dialogs.append(text)
         return self.answer
 

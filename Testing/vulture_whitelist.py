@@ -24,6 +24,9 @@ caller, event, typingctx, exc_type, exc, traceback
 # http.server's request handler hooks (the standard library calls them by name)
 _.do_GET, _.do_POST, _.log_message, _.handle_error
 
+# the GUI stand-ins' parts that only slicer.util calls (tryWithErrorDisplay: wait cursor, testing mode)
+Qt, _.setOverrideCursor, _.restoreOverrideCursor, _.testingEnabled
+
 # shared job helpers other modules build on: per-item random streams, a finished task's state
 item_rng
 _.finished

@@ -250,8 +250,15 @@ def parameterNodeWrapper(classtype=None):  # noqa: N802 - Slicer's name
             *path, last = name.split(".")
             setattr(self.getValue(".".join(path)) if path else self, last, value)
 
+        def AddObserver(self, event, callback, priority=0.0) -> int:  # noqa: N802 - Slicer's name
+            return self.parameterNode.AddObserver(event, callback, priority)  # Slicer's wrapper delegates too
+
+        def RemoveObserver(self, tag) -> None:  # noqa: N802 - Slicer's name
+            self.parameterNode.RemoveObserver(tag)
+
         namespace = dict(__init__=__init__, connectGui=connectGui, disconnectGui=disconnectGui, getValue=getValue,
-                         setValue=setValue, allParameters=members, _is_parameterNodeWrapper=True)
+                         setValue=setValue, AddObserver=AddObserver, RemoveObserver=RemoveObserver,
+                         allParameters=members, _is_parameterNodeWrapper=True)
         for member in members.values():
             namespace[member.name] = property(
                 lambda self, m=member: m.read(self.parameterNode, m.name),

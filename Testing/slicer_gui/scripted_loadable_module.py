@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import unittest
 
 import slicer
@@ -27,9 +29,19 @@ class ScriptedLoadableModule:
 
 
 class ScriptedLoadableModuleWidget:
+    """Slicer's base widget: ``parent`` is the module panel, ``layout`` its layout, resources beside the file."""
+
     def __init__(self, parent=None) -> None:
         self.parent = parent
         self.moduleName = self.__class__.__name__.removesuffix("Widget")
+        self.layout = parent.layout() if parent is not None and hasattr(parent, "layout") else None
+
+    def setup(self) -> None:
+        """Slicer adds its developer-mode reload/test buttons here; nothing to do outside the application."""
+
+    def resourcePath(self, filename: str) -> str:  # noqa: N802 - Slicer's name
+        module_file = sys.modules[self.__class__.__module__].__file__
+        return os.path.join(os.path.dirname(module_file), "Resources", filename)
 
 
 class ScriptedLoadableModuleLogic:

@@ -52,6 +52,14 @@ def headless_scene():
     """Create (once) an application-like MRML scene outside Slicer and set ``slicer.mrmlScene``."""
     if "scene" in _HEADLESS:
         return _HEADLESS["scene"]
+    scene, app_logic, logics = application_scene()
+    _HEADLESS.update(scene=scene, app_logic=app_logic, logics=logics)
+    slicer.mrmlScene = scene
+    return scene
+
+
+def application_scene():
+    """A new scene set up the way the Slicer application sets up its own: (scene, app logic, module logics)."""
     scene = slicer.vtkMRMLScene()
     app_logic = slicer.vtkSlicerApplicationLogic()
     app_logic.SetMRMLScene(scene)
@@ -66,9 +74,7 @@ def headless_scene():
         app_logic.SetModuleLogic(name, logic)
         logics[name] = logic
     logics["Colors"].AddDefaultColorNodes()
-    _HEADLESS.update(scene=scene, app_logic=app_logic, logics=logics)
-    slicer.mrmlScene = scene
-    return scene
+    return scene, app_logic, logics
 
 
 def adopt_scene(scene, app_logic) -> dict:
