@@ -84,6 +84,8 @@ class WebContext:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            loop = None
+        if loop is None or not getattr(self.server, "running", False):  # another library's loop is not ours
             callback()
             return
 
