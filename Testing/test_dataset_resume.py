@@ -42,7 +42,9 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 def done_items(out: Path) -> list[Path]:
-    return sorted(p.parent for p in out.rglob("item.json"))
+    """Finished items: an item.json in a published folder (not in a partial one being written)."""
+    return sorted(p.parent for p in out.rglob("item.json")
+                  if not any(part.startswith(".") or part.endswith(".partial") for part in p.parent.parts))
 
 
 def kill_midway(command: list[str], out: Path, at_least: int, timeout_s: float = 120.0) -> list[Path]:
