@@ -150,3 +150,24 @@ def test_command_line_runs_a_recipe_and_reports_bad_keys(made, tmp_path, capsys)
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "unknown key 'veiws'; did you mean 'views'?" in error
     assert main(["dataset", "schema"]) == 0 and '"MedSynth dataset recipe"' in capsys.readouterr().out
+
+
+def test_model_stage_translates_every_view(small_lidc, tmp_path):
+    """The optional model stage: each view's -log image through the shipped pix2pix bone model."""
+    pytest.importorskip("torch")
+    from medsynth.dataset import load_recipe, run_local
+    from medsynth.io import read_volume
+
+    path = write_recipe(small_lidc, views=1, extra="model: {id: pix2pix-bone}\n")
+    text = path.read_text().replace("detector_pixels: 48", "detector_pixels: 64")
+    path.write_text(text.replace("keep_original: true", "keep_original: false"))
+    summary = run_local(load_recipe(path), tmp_path / "out")
+    assert summary.made == 1 and not summary.failed
+    row = json.loads((tmp_path / "out/lidc/variant_000/view_0000/item.json").read_text())
+    bone = read_volume(tmp_path / "out" / row["file.model.pix2pix-bone"]).array[0]
+    log = read_volume(tmp_path / "out" / row["file.log"]).array[0]
+    assert bone.shape == log.shape == (64, 64) and np.isfinite(bone).all()
+    # a bone-only image: below the full line integral, and brightest where the full image is
+    assert bone.mean() < log.mean() and np.corrcoef(bone.ravel(), log.ravel())[0, 1] > 0.5
+    with pytest.raises(InputError, match="recipe.model.id: 'spade-ct' is a .* image-to-image"):
+        load_recipe(write_recipe(small_lidc, views=1, extra="model: {id: spade-ct}\n"))

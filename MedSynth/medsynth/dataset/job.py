@@ -262,6 +262,7 @@ class ProjectedItem:
     carm: object
     projection: object
     structures: list
+    translated: dict = field(default_factory=dict)  # model id -> Volume (the recipe's model stage)
 
 
 def project_item(recipe: Recipe, item: PlanItem, group: PreparedGroup) -> ProjectedItem:
@@ -277,7 +278,12 @@ def project_item(recipe: Recipe, item: PlanItem, group: PreparedGroup) -> Projec
         raise InputError(f"{item.key}: {error}") from None
     projection = render(group.prepared, parameters, [pose], seeds=[item.seed], validate=False)[0]
     structures = group.structures.project(carm, device=projection.settings.get("device", "cpu"))
-    return ProjectedItem(item, pose, carm, projection, structures)
+    translated = {}
+    if recipe.model is not None:
+        from medsynth.generative.inference import translate
+
+        translated[recipe.model.id] = translate(projection.as_volume(recipe.model.image), recipe.model.id)
+    return ProjectedItem(item, pose, carm, projection, structures, translated)
 
 
 def write_projected(recipe: Recipe, inputs: CaseInputs, projected: ProjectedItem, group: PreparedGroup,
@@ -289,7 +295,8 @@ def write_projected(recipe: Recipe, inputs: CaseInputs, projected: ProjectedItem
     item = projected.item
     try:
         with atomic_output(Path(out_dir) / item.key, directory=True) as folder:
-            files, stats = write_item(projected.projection, projected.structures, folder, recipe, item, group)
+            files, stats = write_item(projected.projection, projected.structures, folder, recipe, item, group,
+                                      projected.translated)
             row = item_row(recipe, inputs, item, group, projected.pose, projected.carm, files, stats)
             (folder / ITEM_FILE).write_text(json.dumps(row, indent=1, sort_keys=True) + "\n")
     except OSError as error:

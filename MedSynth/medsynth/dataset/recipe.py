@@ -81,6 +81,17 @@ class LabelStage:
 
 
 @dataclass
+class ModelStage:
+    """Translate each view with a registered image-to-image model (``medsynth generate --list``)."""
+
+    id: str
+    image: str = "log"  # which of the view's images goes in
+
+
+IMAGE_TO_IMAGE_FAMILIES = ("pix2pix", "cyclegan")
+
+
+@dataclass
 class OutputOptions:
     formats: tuple[str, ...] = FORMATS
     compress: bool = False  # .nii.gz instead of .nii (slower to write, smaller)
@@ -127,6 +138,7 @@ class Recipe:
     labels: LabelStage = field(default_factory=LabelStage)
     output: OutputOptions = field(default_factory=OutputOptions)
     cluster: ClusterSection | None = None
+    model: ModelStage | None = None
     source: Path | None = None  # the YAML file it was read from
     raw: dict = field(default_factory=dict, repr=False)  # the validated document, paths resolved
 
@@ -208,11 +220,15 @@ def recipe_schema() -> dict:
         "job_directives": _path_list("extra batch-system directives"),
         "prologue": _path_list("shell lines run before the worker starts"),
     }, required=("kind",), description="dask-jobqueue cluster")
+    model = _strict({"id": {"type": "string", "description": "registered image-to-image model, e.g. pix2pix-bone"},
+                     "image": {"type": "string", "description": "the view's image it translates (default log)"}},
+                    required=("id",), description="translate each view with a registered model")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "MedSynth dataset recipe",
         **_strict({"seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "cases": cases, "tumor": tumor,
-                   "drr": drr, "labels": labels, "output": output, "cluster": cluster}, required=("cases",)),
+                   "drr": drr, "labels": labels, "output": output, "cluster": cluster, "model": model},
+                  required=("cases",)),
     }
 
 
@@ -418,13 +434,30 @@ def recipe_from_dict(document: dict, base: str | Path = ".", source: Path | None
             if key in section:
                 section[key] = tuple(section[key])
         cluster = ClusterSection(**section)
+    model = None
+    if "model" in document:
+        from medsynth.generative.registry import get_model
+
+        model = ModelStage(**document["model"])
+        try:
+            entry = get_model(model.id)
+        except InputError as error:
+            raise InputError(f"recipe.model.id: {error}") from None
+        if entry.family not in IMAGE_TO_IMAGE_FAMILIES:
+            raise InputError(f"recipe.model.id: {model.id!r} is a {entry.family} model ({entry.task}); a view needs an "
+                             f"image-to-image model ({', '.join(IMAGE_TO_IMAGE_FAMILIES)}).")
+        images = {"intensity", "log"} | ({"low_log", "high_log", "low_intensity", "high_intensity"}
+                                         if parameters.dual_energy else set())
+        if model.image not in images and not (parameters.material_images and model.image.endswith("_log")):
+            raise InputError(f"recipe.model.image: the views have no {model.image!r} image; use one of "
+                             f"{', '.join(sorted(images))}.")
     raw = json.loads(json.dumps(document, default=str))
     raw["cases"] = [{"name": c.name, "ct": str(c.ct), "labels": str(c.labels or ""), "table": str(c.table or "")}
                     for c in cases]
     raw["drr"] = dict(raw.get("drr") or {}, parameters=to_dict(parameters))
     return Recipe(cases=cases, seed=int(document.get("seed", 0)), drr=stage, tumor=tumor,
                   labels=LabelStage(structures, bool(labels_section.get("area_density", True))),
-                  output=output, cluster=cluster, source=source, raw=raw)
+                  output=output, cluster=cluster, model=model, source=source, raw=raw)
 
 
 def load_recipe(path: str | Path) -> Recipe:
