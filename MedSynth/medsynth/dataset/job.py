@@ -50,7 +50,7 @@ class PreparedGroup:
     prepared: object  # medsynth.drr.PreparedVolume
     structures: object  # medsynth.drr.structures.StructureProjector
     center_ras: tuple[float, float, float]
-    grid: Volume  # the CT's grid (a 1-voxel stand-in array): pose checks
+    grid: "_GridProbe"  # the CT's geometry without its voxels: pose checks
     tumors: list[dict]
     identifiers: dict
 
@@ -192,12 +192,9 @@ def prepare_group(recipe: Recipe, case: Case, variant: int | None, seed: int | N
     density = ct_density(prepared) if recipe.labels.area_density and masks else None
     projector = structure_projector(masks, ct.ijk_to_ras, density)
     identifiers = _source_identifiers(case.ct) if recipe.output.keep_identifiers else {}
-    grid = Volume(np.zeros((1, 1, 1), np.int16), ct.ijk_to_ras)
-    grid_shape = ct.shape_ijk
+    grid = _GridProbe(Volume(np.zeros((1, 1, 1), np.int16), ct.ijk_to_ras), ct.shape_ijk)
     center = tuple(float(v) for v in ct.center_ras)
-    group = PreparedGroup(case.name, variant, prepared, projector, center, _GridProbe(grid, grid_shape), tumors,
-                          identifiers)
-    return group
+    return PreparedGroup(case.name, variant, prepared, projector, center, grid, tumors, identifiers)
 
 
 @dataclass

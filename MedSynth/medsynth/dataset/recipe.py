@@ -353,10 +353,7 @@ def _cases(spec, base: Path) -> list[Case]:
 def _drr_parameters(section: dict) -> DRRParameters:
     """DRRParameters of ``drr.parameters``: a preset's SID, SOD and field of view, then the given values."""
     given = dict(section.get("parameters") or {})
-    preset = given.get("preset", "mobile")
-    base = DRRParameters.from_preset(preset, detector_pixels=section.get("detector_pixels"))
-    if "detector_pixels" not in section:
-        base = DRRParameters().with_preset(preset)
+    base = DRRParameters().with_preset(given.get("preset", "mobile"), section.get("detector_pixels"))
     try:
         return updated(base, _flatten(given), where="recipe.drr.parameters")
     except InputError:
@@ -401,7 +398,8 @@ def recipe_from_dict(document: dict, base: str | Path = ".", source: Path | None
                      sid=_pair(drr_section["sid"], "sid") if "sid" in drr_section else None,
                      isocenter_jitter_mm=float(drr_section.get("isocenter_jitter_mm", 0.0)))
     _check_mechanical_ranges(stage)
-    parameters.dual_energy_spectra() if parameters.dual_energy else None
+    if parameters.dual_energy:
+        parameters.dual_energy_spectra()  # low kV below high kV
     tumor = None
     if "tumor" in document:
         section = document["tumor"] or {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from medsynth.dataset.job import CaseInputs, case_inputs, check_grids, is_done
 from medsynth.dataset.plan import PlanItem, plan
 from medsynth.dataset.recipe import Recipe
-from medsynth.errors import CancelledError, InputError
+from medsynth.errors import InputError
 from medsynth.io.atomic import atomic_output
 from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
 
