@@ -171,3 +171,22 @@ def test_model_stage_translates_every_view(small_lidc, tmp_path):
     assert bone.mean() < log.mean() and np.corrcoef(bone.ravel(), log.ravel())[0, 1] > 0.5
     with pytest.raises(InputError, match="recipe.model.id: 'spade-ct' is a .* image-to-image"):
         load_recipe(write_recipe(small_lidc, views=1, extra="model: {id: spade-ct}\n"))
+
+
+def test_impossible_pose_fails_its_item_alone(small_lidc, tmp_path, capsys):
+    """A drawn pose whose source would lie inside the CT fails by name; the other views are made."""
+    from medsynth.cli.main import main
+
+    (tmp_path / "recipe.yaml").write_text(
+        f"cases: [{{name: lidc, ct: {small_lidc / 'ct.nii.gz'}}}]\n"
+        "drr: {views: 6, detector_pixels: 16, primary: [-90, 90], isocenter_jitter_mm: 60,\n"
+        "      parameters: {pose: {sod: 200}}}\n"
+        "output: {contact_sheet: 0}\n")
+    assert main(["dataset", "run", str(tmp_path / "recipe.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "5 image(s) made, 0 already done, 1 failed of 6" in captured.out
+    error = captured.err.strip()
+    assert error.count("\n") == 0 and "lidc/original/view_0001: The X-ray source" in error
+    assert "Increase SOD" in error and "the other items are done and kept" in error
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert len(manifest["rows"]) == 5 and list(manifest["failed"]) == ["lidc/original/view_0001"]
