@@ -214,6 +214,8 @@ class _GridProbe:
 
 # --- one item -------------------------------------------------------------------------------------
 def _pose(item: PlanItem, group: PreparedGroup):
+    if item.isocenter_absolute:
+        return item.pose
     center = np.asarray(group.center_ras) + np.array(item.pose.isocenter)
     return item.pose.moved_to(center)
 
@@ -234,6 +236,7 @@ def item_row(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: Prepared
     case = inputs.case
     parameters = dataclasses.replace(recipe.drr.parameters, pose=pose, seed=item.seed)
     row = {"item": item.key, "case": item.case, "variant": variant_label(item.variant), "view": item.view,
+           "pose_name": item.pose_name,
            "seed": item.seed, "tumor_seed": item.tumor_seed, "recipe_seed": recipe.seed,
            "recipe_sha256": recipe.digest(), "medsynth_version": __version__, "synthetic": True,
            "ct": str(case.ct), "ct_sha256": inputs.checksums.get("ct", ""),

@@ -70,6 +70,7 @@ class DRRStage:
     secondary: tuple[float, float] = (0.0, 0.0)  # CRAN + / CAUD -, degrees
     sid: tuple[float, float] | None = None  # None: the parameters' SID
     isocenter_jitter_mm: float = 0.0  # each axis uniform in +- this, around the CT's centre
+    poses: tuple = ()  # explicit poses instead of draws: [(name, values)] of the pose-file format (drr.poses)
 
 
 @dataclass
@@ -198,6 +199,9 @@ def recipe_schema() -> dict:
         "secondary": _range_schema(-360, 360, "CRAN + / CAUD - angle or [low, high], degrees"),
         "sid": _range_schema(100, 3000, "SID or [low, high], mm"),
         "isocenter_jitter_mm": {"type": "number", "minimum": 0, "maximum": 500},
+        "poses": {"type": ["string", "array", "object"],
+                  "description": "explicit poses in the DRR batch script's pose-file format (a list, "
+                                 "{defaults, poses, sweep}, or a JSON file of it) instead of views and ranges"},
     }, description="views per case or variant")
     labels = _strict({
         "structures": {"type": "object", "additionalProperties": {
@@ -371,6 +375,30 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _explicit_poses(section: dict, base: Path, parameters: DRRParameters) -> tuple:
+    """``drr.poses`` in the pose-file format shared with DRRProjectionBatch, checked against the C-arm."""
+    from medsynth.drr.parameters import CArmPose
+    from medsynth.drr.poses import pose_entries, read_pose_file
+
+    mixed = sorted(set(section) & {"views", "sampling", "primary", "secondary", "sid", "isocenter_jitter_mm"})
+    if mixed:
+        raise InputError(f"recipe.drr.poses: give either explicit poses or views drawn within ranges, not both; "
+                         f"remove {', '.join(mixed)}.")
+    given = section["poses"]
+    try:
+        entries = read_pose_file(_resolve(base, given)) if isinstance(given, str) else pose_entries(given, "recipe.drr.poses")
+    except InputError as error:
+        raise InputError(f"recipe.drr.poses: {error}") from None
+    for name, values in entries:
+        pose = CArmPose(values["primary"], values["secondary"], values.get("sid", parameters.pose.sid),
+                        values.get("sod", parameters.pose.sod))
+        try:
+            parameters.carm(pose).validate()
+        except InputError as error:
+            raise InputError(f"recipe.drr.poses ({name}): {error}") from None
+    return tuple(entries)
+
+
 def _check_mechanical_ranges(stage: DRRStage) -> None:
     """A pose range the C-arm cannot reach fails now, before any CT is read."""
     carm = load_preset(stage.parameters.preset)
@@ -391,7 +419,8 @@ def recipe_from_dict(document: dict, base: str | Path = ".", source: Path | None
     base = Path(base)
     drr_section = document.get("drr") or {}
     parameters = _drr_parameters(drr_section)
-    stage = DRRStage(parameters=parameters, views=int(drr_section.get("views", 1)),
+    poses = _explicit_poses(drr_section, base, parameters) if "poses" in drr_section else ()
+    stage = DRRStage(parameters=parameters, views=len(poses) or int(drr_section.get("views", 1)), poses=poses,
                      sampling=drr_section.get("sampling", "random"),
                      primary=_pair(drr_section.get("primary", parameters.pose.primary_angle), "primary"),
                      secondary=_pair(drr_section.get("secondary", parameters.pose.secondary_angle), "secondary"),
