@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lao", default="0", help="primary angle in degrees (LAO +, RAO -): A, START:STOP or START:STOP:STEP")
     parser.add_argument("--cran", default="0", help="secondary angle in degrees (CRAN +, CAUD -), same forms as --lao")
     parser.add_argument("--views", type=int, default=None, help="number of views across a START:STOP range")
+    parser.add_argument("--poses", help="JSON pose file (the DRR batch script's and dataset recipes' format) "
+                        "instead of --lao/--cran")
     parser.add_argument("--sid", type=float, help="source-detector distance, mm (preset's by default)")
     parser.add_argument("--sod", type=float, help="source-isocenter distance, mm")
     parser.add_argument("--rows", type=int, help="detector rows")
@@ -151,10 +153,18 @@ def build_poses(args: argparse.Namespace, ct, parameters) -> list:
 
     isocenter = tuple(args.isocenter) if args.isocenter else tuple(ct.center_ras)
     base = parameters.pose.moved_to(isocenter)
-    primaries = parse_angles(args.lao, args.views, "lao")
-    secondaries = parse_angles(args.cran, args.views, "cran")
-    poses = [dataclasses.replace(base, primary_angle=float(a), secondary_angle=float(b))
-             for b in secondaries for a in primaries]
+    if args.poses:
+        from medsynth.drr.poses import read_pose_file
+
+        poses = [dataclasses.replace(base.moved_to(isocenter if v["isocenter"] == "center" else v["isocenter"]),
+                                     primary_angle=v["primary"], secondary_angle=v["secondary"],
+                                     sid=v.get("sid", base.sid), sod=v.get("sod", base.sod))
+                 for _name, v in read_pose_file(args.poses)]
+    else:
+        primaries = parse_angles(args.lao, args.views, "lao")
+        secondaries = parse_angles(args.cran, args.views, "cran")
+        poses = [dataclasses.replace(base, primary_angle=float(a), secondary_angle=float(b))
+                 for b in secondaries for a in primaries]
     for pose in poses:
         parameters.carm(pose).validate(ct)
     return poses
