@@ -190,3 +190,20 @@ def test_impossible_pose_fails_its_item_alone(small_lidc, tmp_path, capsys):
     assert "Increase SOD" in error and "the other items are done and kept" in error
     manifest = json.loads((tmp_path / "out/manifest.json").read_text())
     assert len(manifest["rows"]) == 5 and list(manifest["failed"]) == ["lidc/original/view_0001"]
+
+
+def test_joining_a_running_scheduler_writes_what_a_local_run_writes(made, tmp_path):
+    """--scheduler: the items run on an existing Dask cluster; every file equals the local run's."""
+    from distributed import LocalCluster
+
+    from medsynth.dataset.distributed import run_dask
+
+    recipe, out, _summary = made
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        summary = run_dask(recipe, tmp_path / "joined", scheduler=cluster.scheduler_address)
+    assert summary.made == 4 and summary.dashboard
+
+    def files(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert files(tmp_path / "joined") == files(out)

@@ -98,8 +98,8 @@ def check_grids(case: Case) -> None:
         raise InputError(
             f"case {case.name}: the label map {case.labels.name} (size {list(lsize)}, spacing "
             f"{[round(s, 3) for s in lspacing]}) is not on the CT's grid (size {list(size)}, spacing "
-            f"{[round(s, 3) for s in spacing]}); resample it onto the CT (medsynth convert --like CT) or give the "
-            "label map made from this CT.")
+            f"{[round(s, 3) for s in spacing]}); resample it onto the CT (nearest neighbour: "
+            "medsynth.io.resample_like) or give the label map made from this CT.")
 
 
 def _source_identifiers(ct_path: Path) -> dict:
