@@ -1,9 +1,11 @@
 """``medsynth drr CT --preset mobile --lao 30 --cran 20 --out DIR``: DRRs of a CT, one view or a sweep.
 
 Angles take one value or a range ``START:STOP`` (with ``--views N`` evenly spaced views) or
-``START:STOP:STEP``: ``--lao=-90:90:30`` renders RAO 90 ... LAO 90 (write negative values with "="). Each view is a folder with NIfTI
+``START:STOP:STEP``: ``--lao=-90:90:30`` renders RAO 90 ... LAO 90 (write negative values with "="), or come from
+``--poses FILE`` (the pose-file format of the DRR batch script and dataset recipes). Each view is a folder with NIfTI
 images (placed in the detector plane), a PNG, a DICOM marked synthetic, and view.json; views.json
-lists every view's geometry and projection matrix. An interrupted sweep resumes where it stopped.
+lists every view's geometry and projection matrix. An interrupted sweep resumes where it stopped, with
+the same noise: each view has its own seed (``drr.job.view_seeds``).
 """
 
 from __future__ import annotations
