@@ -207,3 +207,17 @@ def test_joining_a_running_scheduler_writes_what_a_local_run_writes(made, tmp_pa
         return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
     assert files(tmp_path / "joined") == files(out)
+
+
+def test_a_folder_that_is_not_a_dataset_is_never_touched(small_lidc, tmp_path):
+    from medsynth.dataset import load_recipe, run_local
+    from medsynth.dataset.runner import remove_partials
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / ".settings.json").write_text("{}")
+    with pytest.raises(InputError, match="is not empty and holds no dataset"):
+        run_local(load_recipe(write_recipe(small_lidc, views=1)), tmp_path)
+    assert remove_partials(tmp_path) == 0 and (tmp_path / ".settings.json").exists()
+    (tmp_path / ".manifest.ab12cd34.json").write_text("half")
+    (tmp_path / "case" / "original" / ".view_0001.x1y2z3w4.partial").mkdir(parents=True)
+    assert remove_partials(tmp_path) == 2 and (tmp_path / "notes.txt").exists()
