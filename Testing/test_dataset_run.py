@@ -221,3 +221,17 @@ def test_a_folder_that_is_not_a_dataset_is_never_touched(small_lidc, tmp_path):
     (tmp_path / ".manifest.ab12cd34.json").write_text("half")
     (tmp_path / "case" / "original" / ".view_0001.x1y2z3w4.partial").mkdir(parents=True)
     assert remove_partials(tmp_path) == 2 and (tmp_path / "notes.txt").exists()
+
+
+def test_manifest_without_pyarrow_is_json_alone(made, monkeypatch):
+    """A core install (no 'distributed' extra) still gets the full manifest, as JSON."""
+    import sys
+
+    from medsynth.dataset.manifest import write_manifest
+    from medsynth.dataset.plan import plan
+
+    recipe, out, _summary = made
+    before = (out / "manifest.json").read_bytes()
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    parquet, json_path, rows = write_manifest(out, recipe, plan(recipe))
+    assert parquet is None and rows == 4 and json_path.read_bytes() == before

@@ -100,9 +100,9 @@ def finish_run(recipe: Recipe, out_dir: str | Path, start: RunStart, made: int, 
     from medsynth.dataset.manifest import read_rows, write_manifest
 
     out_dir = Path(out_dir)
-    parquet, _json, _rows = write_manifest(out_dir, recipe, start.items, failed)
+    parquet, json_path, _rows = write_manifest(out_dir, recipe, start.items, failed)
     sheet = contact_sheet(out_dir, recipe, read_rows(out_dir, start.items))
-    return RunSummary(len(start.items), made, len(start.items) - len(start.pending), failed, parquet, sheet)
+    return RunSummary(len(start.items), made, len(start.items) - len(start.pending), failed, parquet or json_path, sheet)
 
 
 def raise_failures(summary: RunSummary) -> None:
