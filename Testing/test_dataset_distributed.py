@@ -62,3 +62,21 @@ def test_cluster_section_makes_the_job_script(tmp_path, kind, directive, extra):
     with pytest.raises(InputError, match=r"recipe.cluster.kind is 'sge'; choose one of: slurm, pbs, lsf"):
         (tmp_path / "bad.yaml").write_text("cases: [{ct: ct.nii}]\ncluster: {kind: sge}\n")
         load_recipe(tmp_path / "bad.yaml")
+
+
+def test_cuda_recipe_asks_for_gpu_workers_and_never_waits_for_none(tmp_path):
+    """device: cuda -> tasks need the worker resource GPU; a cluster without one is refused at once."""
+    from distributed import Client, LocalCluster
+
+    from medsynth.dataset import recipe_from_dict
+    from medsynth.dataset.distributed import run_on_client, uses_gpu
+
+    (tmp_path / "ct.nii").write_bytes(b"")
+    cuda = recipe_from_dict({"cases": [{"ct": "ct.nii"}], "drr": {"parameters": {"device": "cuda"}}}, tmp_path)
+    cpu = recipe_from_dict({"cases": [{"ct": "ct.nii"}], "drr": {"parameters": {"device": "cpu"}}}, tmp_path)
+    assert uses_gpu(cuda) and not uses_gpu(cpu)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        with pytest.raises(InputError, match="no Dask worker offers the resource GPU.*--resources GPU=1"):
+            run_on_client(cuda, tmp_path / "out", client)
+    assert not (tmp_path / "out").exists()

@@ -100,3 +100,21 @@ def test_plan_seeds_depend_on_the_item_alone(ct_file):
     assert {i.seed for i in other}.isdisjoint({i.seed for i in items})
     grid = plan(recipe(ct_file, drr={"views": 5, "sampling": "grid", "primary": [-40, 40]}))
     assert [i.pose.primary_angle for i in grid] == [-40.0, -20.0, 0.0, 20.0, 40.0]
+
+
+def test_explicit_poses_share_the_batch_scripts_format(ct_file):
+    from medsynth.dataset.plan import plan
+
+    poses = {"defaults": {"secondary": 5}, "poses": [{"name": "AP", "primary": 0, "isocenter": [1, 2, 3]}],
+             "sweep": {"axis": "primary", "start": -20, "stop": 20, "step": 20}}
+    items = plan(recipe(ct_file, drr={"poses": poses}))
+    assert [(i.pose_name, i.pose.primary_angle, i.pose.secondary_angle) for i in items] == [
+        ("AP", 0.0, 5.0), ("RAO20", -20.0, 5.0), ("LAO0", 0.0, 5.0), ("LAO20", 20.0, 5.0)]
+    assert items[0].isocenter_absolute and items[0].pose.isocenter == (1.0, 2.0, 3.0)
+    assert not items[1].isocenter_absolute and items[1].pose.isocenter == (0.0, 0.0, 0.0)
+    with pytest.raises(InputError, match=r"recipe.drr.poses: give either explicit poses or views .* remove views"):
+        recipe(ct_file, drr={"poses": poses, "views": 3})
+    with pytest.raises(InputError, match=r"recipe.drr.poses \(far\): The primary angle LAO 150 is beyond angio"):
+        recipe(ct_file, drr={"poses": [{"name": "far", "primary": 150}], "parameters": {"preset": "angio"}})
+    with pytest.raises(InputError, match=r"recipe.drr.poses: Pose 1 has unknown keys \['lao'\]"):
+        recipe(ct_file, drr={"poses": [{"lao": 10}]})

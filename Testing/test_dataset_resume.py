@@ -103,8 +103,10 @@ def test_local_run_killed_midway_resumes_bit_identical(case, reference, tmp_path
 
 
 def test_dask_run_killed_midway_resumes_bit_identical_to_local(case, reference, tmp_path):
+    from distributed import Client, LocalCluster
+
     from medsynth.dataset import load_recipe
-    from medsynth.dataset.distributed import run_dask
+    from medsynth.dataset.distributed import run_on_client
 
     recipe = write_recipe(case, VIEWS)
     out = tmp_path / "dask"
@@ -112,6 +114,9 @@ def test_dask_run_killed_midway_resumes_bit_identical_to_local(case, reference, 
                             "--workers", "2", "--quiet"], out, at_least=4)
     assert 4 <= len(finished) < 2 * VIEWS
     before = mtimes(finished)
-    summary = run_dask(load_recipe(recipe), out, workers=2)
-    assert summary.made == 2 * VIEWS - len(finished) and summary.dashboard.startswith("http")
+    # the rerun: two workers in this process (the killed run had two worker processes)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        summary = run_on_client(load_recipe(recipe), out, client)
+    assert summary.made == 2 * VIEWS - len(finished)
     check_resumed(out, reference, before)

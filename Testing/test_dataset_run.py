@@ -150,3 +150,88 @@ def test_command_line_runs_a_recipe_and_reports_bad_keys(made, tmp_path, capsys)
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "unknown key 'veiws'; did you mean 'views'?" in error
     assert main(["dataset", "schema"]) == 0 and '"MedSynth dataset recipe"' in capsys.readouterr().out
+
+
+def test_model_stage_translates_every_view(small_lidc, tmp_path):
+    """The optional model stage: each view's -log image through the shipped pix2pix bone model."""
+    pytest.importorskip("torch")
+    from medsynth.dataset import load_recipe, run_local
+    from medsynth.io import read_volume
+
+    path = write_recipe(small_lidc, views=1, extra="model: {id: pix2pix-bone}\n")
+    text = path.read_text().replace("detector_pixels: 48", "detector_pixels: 64")
+    path.write_text(text.replace("keep_original: true", "keep_original: false"))
+    summary = run_local(load_recipe(path), tmp_path / "out")
+    assert summary.made == 1 and not summary.failed
+    row = json.loads((tmp_path / "out/lidc/variant_000/view_0000/item.json").read_text())
+    bone = read_volume(tmp_path / "out" / row["file.model.pix2pix-bone"]).array[0]
+    log = read_volume(tmp_path / "out" / row["file.log"]).array[0]
+    assert bone.shape == log.shape == (64, 64) and np.isfinite(bone).all()
+    # a bone-only image: below the full line integral, and brightest where the full image is
+    assert bone.mean() < log.mean() and np.corrcoef(bone.ravel(), log.ravel())[0, 1] > 0.5
+    with pytest.raises(InputError, match="recipe.model.id: 'spade-ct' is a .* image-to-image"):
+        load_recipe(write_recipe(small_lidc, views=1, extra="model: {id: spade-ct}\n"))
+
+
+def test_impossible_pose_fails_its_item_alone(small_lidc, tmp_path, capsys):
+    """A drawn pose whose source would lie inside the CT fails by name; the other views are made."""
+    from medsynth.cli.main import main
+
+    (tmp_path / "recipe.yaml").write_text(
+        f"cases: [{{name: lidc, ct: {small_lidc / 'ct.nii.gz'}}}]\n"
+        "drr: {views: 6, detector_pixels: 16, primary: [-90, 90], isocenter_jitter_mm: 60,\n"
+        "      parameters: {pose: {sod: 200}}}\n"
+        "output: {contact_sheet: 0}\n")
+    assert main(["dataset", "run", str(tmp_path / "recipe.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "5 image(s) made, 0 already done, 1 failed of 6" in captured.out
+    error = captured.err.strip()
+    assert error.count("\n") == 0 and "lidc/original/view_0001: The X-ray source" in error
+    assert "Increase SOD" in error and "the other items are done and kept" in error
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert len(manifest["rows"]) == 5 and list(manifest["failed"]) == ["lidc/original/view_0001"]
+
+
+def test_joining_a_running_scheduler_writes_what_a_local_run_writes(made, tmp_path):
+    """--scheduler: the items run on an existing Dask cluster; every file equals the local run's."""
+    from distributed import LocalCluster
+
+    from medsynth.dataset.distributed import run_dask
+
+    recipe, out, _summary = made
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        summary = run_dask(recipe, tmp_path / "joined", scheduler=cluster.scheduler_address)
+    assert summary.made == 4 and summary.dashboard
+
+    def files(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert files(tmp_path / "joined") == files(out)
+
+
+def test_a_folder_that_is_not_a_dataset_is_never_touched(small_lidc, tmp_path):
+    from medsynth.dataset import load_recipe, run_local
+    from medsynth.dataset.runner import remove_partials
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / ".settings.json").write_text("{}")
+    with pytest.raises(InputError, match="is not empty and holds no dataset"):
+        run_local(load_recipe(write_recipe(small_lidc, views=1)), tmp_path)
+    assert remove_partials(tmp_path) == 0 and (tmp_path / ".settings.json").exists()
+    (tmp_path / ".manifest.ab12cd34.json").write_text("half")
+    (tmp_path / "case" / "original" / ".view_0001.x1y2z3w4.partial").mkdir(parents=True)
+    assert remove_partials(tmp_path) == 2 and (tmp_path / "notes.txt").exists()
+
+
+def test_manifest_without_pyarrow_is_json_alone(made, monkeypatch):
+    """A core install (no 'distributed' extra) still gets the full manifest, as JSON."""
+    import sys
+
+    from medsynth.dataset.manifest import write_manifest
+    from medsynth.dataset.plan import plan
+
+    recipe, out, _summary = made
+    before = (out / "manifest.json").read_bytes()
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    parquet, json_path, rows = write_manifest(out, recipe, plan(recipe))
+    assert parquet is None and rows == 4 and json_path.read_bytes() == before

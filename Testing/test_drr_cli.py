@@ -124,3 +124,15 @@ def test_resumed_noisy_sweep_draws_the_noise_of_an_uninterrupted_one(lidc_dir, t
         np.testing.assert_array_equal(read_volume(out / name / "intensity.nii.gz").array, image)
     assert pydicom.dcmread(out / folders[1].name / "drr.dcm").SOPInstanceUID == pydicom.dcmread(
         pydicom.filebase.DicomBytesIO(dicom_before)).SOPInstanceUID
+
+
+def test_pose_file_is_the_batch_scripts_format(lidc_dir, tmp_path):
+    poses = tmp_path / "poses.json"
+    poses.write_text(json.dumps({"defaults": {"secondary": 10}, "poses": [{"name": "AP", "primary": 0}],
+                                 "sweep": {"axis": "primary", "start": 30, "stop": 60, "step": 30}}))
+    out = tmp_path / "posed"
+    assert main(["drr", str(lidc_dir / "ct.nii.gz"), "--out", str(out), "--poses", str(poses), "--size", "16",
+                 "--formats", "nifti", "--quiet"]) == 0
+    views = json.loads((out / "views.json").read_text())["views"]
+    assert [(v["geometry"]["primary_angle"], v["geometry"]["secondary_angle"]) for v in views] == [
+        (0.0, 10.0), (30.0, 10.0), (60.0, 10.0)]

@@ -20,7 +20,6 @@ Progress goes to stdout as lines "PROGRESS <percent>% <message>". Exit codes: 0 
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -69,84 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- poses ----------------------------------------------------------------------------------------
-def _number(value, what):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}.") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{what} must be finite, got {value!r}.")
-    return number
-
-
 def read_poses(path):
-    """[(name, {"primary", "secondary", "sid"?, "sod"?, "isocenter"?})] from a poses file."""
-    from medsynth.errors import InputError
+    """[(name, {"primary", "secondary", "sid"?, "sod"?, "isocenter"?})] from a poses file (``drr.poses``)."""
+    from medsynth.drr.poses import read_pose_file
 
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"Poses file {path} does not exist.") from None
-    except (OSError, ValueError) as error:
-        raise InputError(f"Poses file {path} is not valid JSON: {error}") from None
-    if isinstance(data, list):
-        data = {"poses": data}
-    if not isinstance(data, dict):
-        raise InputError("The poses file must hold a list of poses or an object with 'poses' and/or 'sweep'.")
-    defaults = data.get("defaults", {})
-    entries = list(data.get("poses", []))
-    sweep = data.get("sweep")
-    if sweep:
-        from medsynth.drr.poses import sweep_angles
-
-        axis = sweep.get("axis", "primary")
-        if axis not in ("primary", "secondary"):
-            raise InputError(f"Sweep axis {axis!r}: use 'primary' (LAO/RAO) or 'secondary' (CRAN/CAUD).")
-        try:
-            angles = sweep_angles(_number(sweep.get("start"), "sweep start"), _number(sweep.get("stop"), "sweep stop"),
-                                  _number(sweep.get("step"), "sweep step"))
-        except ValueError as error:
-            raise InputError(str(error)) from None
-        for angle in angles:
-            entry = {key: value for key, value in sweep.items() if key not in ("axis", "start", "stop", "step")}
-            entry[axis] = angle
-            plus, minus = ("LAO", "RAO") if axis == "primary" else ("CRAN", "CAUD")
-            entry.setdefault("name", f"{plus}{angle:g}" if angle >= 0 else f"{minus}{-angle:g}")
-            entries.append(entry)
-    if not entries:
-        raise InputError("The poses file lists no poses. Add {'poses': [{'name': 'AP', 'primary': 0, 'secondary': 0}]}.")
-    poses, names = [], set()
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise InputError(f"Pose {index + 1} is not an object: {entry!r}.")
-        pose = dict(defaults, **entry)
-        unknown = set(pose) - {"name", "primary", "secondary", "sid", "sod", "isocenter"}
-        if unknown:
-            raise InputError(f"Pose {index + 1} has unknown keys {sorted(unknown)}; use name, primary, secondary, "
-                             "sid, sod, isocenter.")
-        name = str(pose.get("name") or f"pose_{index + 1:04d}")
-        if name in names or "/" in name or name.startswith("."):
-            raise InputError(f"Pose name {name!r} is repeated or not a valid folder name.")
-        names.add(name)
-        try:
-            values = {"primary": _number(pose.get("primary", 0.0), f"pose {name}: primary"),
-                      "secondary": _number(pose.get("secondary", 0.0), f"pose {name}: secondary")}
-            for key in ("sid", "sod"):
-                if key in pose:
-                    values[key] = _number(pose[key], f"pose {name}: {key}")
-        except ValueError as error:
-            raise InputError(str(error)) from None
-        isocenter = pose.get("isocenter", "center")
-        if isocenter != "center":
-            if not isinstance(isocenter, (list, tuple)) or len(isocenter) != 3:
-                raise InputError(f"Pose {name}: isocenter must be 'center' or [R, A, S] in mm.")
-            try:
-                isocenter = [_number(v, f"pose {name}: isocenter") for v in isocenter]
-            except ValueError as error:
-                raise InputError(str(error)) from None
-        values["isocenter"] = isocenter
-        poses.append((name, values))
-    return poses
+    return read_pose_file(path)
 
 
 # --- rendering ------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """``medsynth drr CT --preset mobile --lao 30 --cran 20 --out DIR``: DRRs of a CT, one view or a sweep.
 
 Angles take one value or a range ``START:STOP`` (with ``--views N`` evenly spaced views) or
-``START:STOP:STEP``: ``--lao=-90:90:30`` renders RAO 90 ... LAO 90 (write negative values with "="). Each view is a folder with NIfTI
+``START:STOP:STEP``: ``--lao=-90:90:30`` renders RAO 90 ... LAO 90 (write negative values with "="), or come from
+``--poses FILE`` (the pose-file format of the DRR batch script and dataset recipes). Each view is a folder with NIfTI
 images (placed in the detector plane), a PNG, a DICOM marked synthetic, and view.json; views.json
-lists every view's geometry and projection matrix. An interrupted sweep resumes where it stopped.
+lists every view's geometry and projection matrix. An interrupted sweep resumes where it stopped, with
+the same noise: each view has its own seed (``drr.job.view_seeds``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lao", default="0", help="primary angle in degrees (LAO +, RAO -): A, START:STOP or START:STOP:STEP")
     parser.add_argument("--cran", default="0", help="secondary angle in degrees (CRAN +, CAUD -), same forms as --lao")
     parser.add_argument("--views", type=int, default=None, help="number of views across a START:STOP range")
+    parser.add_argument("--poses", help="JSON pose file (the DRR batch script's and dataset recipes' format) "
+                        "instead of --lao/--cran")
     parser.add_argument("--sid", type=float, help="source-detector distance, mm (preset's by default)")
     parser.add_argument("--sod", type=float, help="source-isocenter distance, mm")
     parser.add_argument("--rows", type=int, help="detector rows")
@@ -151,10 +155,18 @@ def build_poses(args: argparse.Namespace, ct, parameters) -> list:
 
     isocenter = tuple(args.isocenter) if args.isocenter else tuple(ct.center_ras)
     base = parameters.pose.moved_to(isocenter)
-    primaries = parse_angles(args.lao, args.views, "lao")
-    secondaries = parse_angles(args.cran, args.views, "cran")
-    poses = [dataclasses.replace(base, primary_angle=float(a), secondary_angle=float(b))
-             for b in secondaries for a in primaries]
+    if args.poses:
+        from medsynth.drr.poses import read_pose_file
+
+        poses = [dataclasses.replace(base.moved_to(isocenter if v["isocenter"] == "center" else v["isocenter"]),
+                                     primary_angle=v["primary"], secondary_angle=v["secondary"],
+                                     sid=v.get("sid", base.sid), sod=v.get("sod", base.sod))
+                 for _name, v in read_pose_file(args.poses)]
+    else:
+        primaries = parse_angles(args.lao, args.views, "lao")
+        secondaries = parse_angles(args.cran, args.views, "cran")
+        poses = [dataclasses.replace(base, primary_angle=float(a), secondary_angle=float(b))
+                 for b in secondaries for a in primaries]
     for pose in poses:
         parameters.carm(pose).validate(ct)
     return poses

@@ -104,11 +104,15 @@ def run_on_client(recipe: Recipe, out_dir: str | Path, client, progress: Progres
     from distributed import as_completed
 
     out_dir = Path(out_dir).resolve()
+    gpu = {"GPU": 1} if uses_gpu(recipe) else None
+    if gpu and not any(w.get("resources", {}).get("GPU") for w in client.scheduler_info()["workers"].values()):
+        raise InputError("The recipe marches on CUDA but no Dask worker offers the resource GPU; start GPU workers "
+                         "with --resources GPU=1 (the cluster section's gpus: 1 does it), or set "
+                         "drr.parameters.device: cpu.")
     start = start_run(recipe, out_dir)
     total = max(1, len(start.items))
     done = len(start.items) - len(start.pending)
     report(progress, done / total, f"{done} already done")
-    gpu = {"GPU": 1} if uses_gpu(recipe) else None
     groups = list(dict.fromkeys(item.group for item in start.pending))
     affinity = _affinity(client, groups)
     futures = {}

@@ -50,7 +50,7 @@ class PreparedGroup:
     prepared: object  # medsynth.drr.PreparedVolume
     structures: object  # medsynth.drr.structures.StructureProjector
     center_ras: tuple[float, float, float]
-    grid: Volume  # the CT's grid (a 1-voxel stand-in array): pose checks
+    grid: "_GridProbe"  # the CT's geometry without its voxels: pose checks
     tumors: list[dict]
     identifiers: dict
 
@@ -98,8 +98,8 @@ def check_grids(case: Case) -> None:
         raise InputError(
             f"case {case.name}: the label map {case.labels.name} (size {list(lsize)}, spacing "
             f"{[round(s, 3) for s in lspacing]}) is not on the CT's grid (size {list(size)}, spacing "
-            f"{[round(s, 3) for s in spacing]}); resample it onto the CT (medsynth convert --like CT) or give the "
-            "label map made from this CT.")
+            f"{[round(s, 3) for s in spacing]}); resample it onto the CT (nearest neighbour: "
+            "medsynth.io.resample_like) or give the label map made from this CT.")
 
 
 def _source_identifiers(ct_path: Path) -> dict:
@@ -192,12 +192,9 @@ def prepare_group(recipe: Recipe, case: Case, variant: int | None, seed: int | N
     density = ct_density(prepared) if recipe.labels.area_density and masks else None
     projector = structure_projector(masks, ct.ijk_to_ras, density)
     identifiers = _source_identifiers(case.ct) if recipe.output.keep_identifiers else {}
-    grid = Volume(np.zeros((1, 1, 1), np.int16), ct.ijk_to_ras)
-    grid_shape = ct.shape_ijk
+    grid = _GridProbe(Volume(np.zeros((1, 1, 1), np.int16), ct.ijk_to_ras), ct.shape_ijk)
     center = tuple(float(v) for v in ct.center_ras)
-    group = PreparedGroup(case.name, variant, prepared, projector, center, _GridProbe(grid, grid_shape), tumors,
-                          identifiers)
-    return group
+    return PreparedGroup(case.name, variant, prepared, projector, center, grid, tumors, identifiers)
 
 
 @dataclass
@@ -217,6 +214,8 @@ class _GridProbe:
 
 # --- one item -------------------------------------------------------------------------------------
 def _pose(item: PlanItem, group: PreparedGroup):
+    if item.isocenter_absolute:
+        return item.pose
     center = np.asarray(group.center_ras) + np.array(item.pose.isocenter)
     return item.pose.moved_to(center)
 
@@ -237,6 +236,7 @@ def item_row(recipe: Recipe, inputs: CaseInputs, item: PlanItem, group: Prepared
     case = inputs.case
     parameters = dataclasses.replace(recipe.drr.parameters, pose=pose, seed=item.seed)
     row = {"item": item.key, "case": item.case, "variant": variant_label(item.variant), "view": item.view,
+           "pose_name": item.pose_name,
            "seed": item.seed, "tumor_seed": item.tumor_seed, "recipe_seed": recipe.seed,
            "recipe_sha256": recipe.digest(), "medsynth_version": __version__, "synthetic": True,
            "ct": str(case.ct), "ct_sha256": inputs.checksums.get("ct", ""),
@@ -262,6 +262,7 @@ class ProjectedItem:
     carm: object
     projection: object
     structures: list
+    translated: dict = field(default_factory=dict)  # model id -> Volume (the recipe's model stage)
 
 
 def project_item(recipe: Recipe, item: PlanItem, group: PreparedGroup) -> ProjectedItem:
@@ -277,7 +278,12 @@ def project_item(recipe: Recipe, item: PlanItem, group: PreparedGroup) -> Projec
         raise InputError(f"{item.key}: {error}") from None
     projection = render(group.prepared, parameters, [pose], seeds=[item.seed], validate=False)[0]
     structures = group.structures.project(carm, device=projection.settings.get("device", "cpu"))
-    return ProjectedItem(item, pose, carm, projection, structures)
+    translated = {}
+    if recipe.model is not None:
+        from medsynth.generative.inference import translate
+
+        translated[recipe.model.id] = translate(projection.as_volume(recipe.model.image), recipe.model.id)
+    return ProjectedItem(item, pose, carm, projection, structures, translated)
 
 
 def write_projected(recipe: Recipe, inputs: CaseInputs, projected: ProjectedItem, group: PreparedGroup,
@@ -289,7 +295,8 @@ def write_projected(recipe: Recipe, inputs: CaseInputs, projected: ProjectedItem
     item = projected.item
     try:
         with atomic_output(Path(out_dir) / item.key, directory=True) as folder:
-            files, stats = write_item(projected.projection, projected.structures, folder, recipe, item, group)
+            files, stats = write_item(projected.projection, projected.structures, folder, recipe, item, group,
+                                      projected.translated)
             row = item_row(recipe, inputs, item, group, projected.pose, projected.carm, files, stats)
             (folder / ITEM_FILE).write_text(json.dumps(row, indent=1, sort_keys=True) + "\n")
     except OSError as error:

@@ -30,11 +30,9 @@ def read_rows(out_dir: str | Path, items: list[PlanItem]) -> list[dict]:
 
 
 def write_manifest(out_dir: str | Path, recipe: Recipe, items: list[PlanItem], failures: dict[str, str] | None = None
-                   ) -> tuple[Path, Path, int]:
-    """Write manifest.parquet and manifest.json; return their paths and the number of rows."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+                   ) -> tuple[Path | None, Path, int]:
+    """Write manifest.json and manifest.parquet; return their paths (Parquet: None without pyarrow,
+    the ``distributed`` extra) and the number of rows."""
     out_dir = Path(out_dir)
     rows = read_rows(out_dir, items)
     document = {"medsynth_version": __version__, "synthetic": True, "recipe_sha256": recipe.digest(),
@@ -43,6 +41,11 @@ def write_manifest(out_dir: str | Path, recipe: Recipe, items: list[PlanItem], f
     json_path = out_dir / JSON
     with atomic_output(json_path) as temp:
         temp.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # a core install: manifest.json alone (pip install "medsynth[distributed]" adds Parquet)
+        return None, json_path, len(rows)
     columns = list(dict.fromkeys(key for row in rows for key in row))  # every row's keys (tumor.* only in variants)
     table = (pa.table({key: [row.get(key) for row in rows] for key in columns}) if rows
              else pa.table({"item": pa.array([], pa.string())}))

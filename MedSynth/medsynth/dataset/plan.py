@@ -34,6 +34,8 @@ class PlanItem:
     pose: CArmPose
     seed: int  # the view's noise seed
     tumor_seed: int | None  # the variant's tumor seed (None: no tumor)
+    isocenter_absolute: bool = False  # an explicit pose's isocenter (RAS mm), not an offset
+    pose_name: str = ""  # an explicit pose's name
 
     @property
     def group(self) -> tuple[str, int | None]:
@@ -52,6 +54,20 @@ def tumor_seed(recipe: Recipe, case: str, variant: int | None) -> int | None:
 
 def _grid(count: int, low: float, high: float) -> list[float]:
     return [float(v) for v in np.linspace(low, high, count)] if count > 1 else [0.5 * (low + high)]
+
+
+def explicit_poses(recipe: Recipe) -> list[tuple[CArmPose, bool, str]]:
+    """(pose, isocenter is absolute, name) of the recipe's ``drr.poses``."""
+    base = recipe.drr.parameters.pose
+    poses = []
+    for name, values in recipe.drr.poses:
+        absolute = values["isocenter"] != "center"
+        r, a, s = values["isocenter"] if absolute else (0.0, 0.0, 0.0)
+        poses.append((dataclasses.replace(base, primary_angle=values["primary"], secondary_angle=values["secondary"],
+                                          sid=values.get("sid", base.sid), sod=values.get("sod", base.sod),
+                                          isocenter_r=float(r), isocenter_a=float(a), isocenter_s=float(s)),
+                      absolute, name))
+    return poses
 
 
 def draw_poses(recipe: Recipe, case: str) -> list[CArmPose]:
@@ -89,10 +105,10 @@ def plan(recipe: Recipe) -> list[PlanItem]:
     """Every item of the recipe, grouped by (case, variant) in recipe order."""
     items = []
     for case in recipe.cases:
-        poses = draw_poses(recipe, case.name)
+        poses = explicit_poses(recipe) if recipe.drr.poses else [(p, False, "") for p in draw_poses(recipe, case.name)]
         for variant in recipe.variants():
             label = variant_label(variant)
             seeds = [item_seed(recipe.seed, case.name, label, "view", view) for view in range(len(poses))]
-            items += [PlanItem(case.name, variant, view, pose, seed, tumor_seed(recipe, case.name, variant))
-                      for view, (pose, seed) in enumerate(zip(poses, seeds))]
+            items += [PlanItem(case.name, variant, view, pose, seed, tumor_seed(recipe, case.name, variant), absolute, name)
+                      for view, ((pose, absolute, name), seed) in enumerate(zip(poses, seeds))]
     return items

@@ -70,6 +70,7 @@ class DRRStage:
     secondary: tuple[float, float] = (0.0, 0.0)  # CRAN + / CAUD -, degrees
     sid: tuple[float, float] | None = None  # None: the parameters' SID
     isocenter_jitter_mm: float = 0.0  # each axis uniform in +- this, around the CT's centre
+    poses: tuple = ()  # explicit poses instead of draws: [(name, values)] of the pose-file format (drr.poses)
 
 
 @dataclass
@@ -78,6 +79,17 @@ class LabelStage:
 
     structures: dict[str, tuple[str, ...]] = field(default_factory=dict)
     area_density: bool = True  # also the structure's area-density map (g/cm^2)
+
+
+@dataclass
+class ModelStage:
+    """Translate each view with a registered image-to-image model (``medsynth generate --list``)."""
+
+    id: str
+    image: str = "log"  # which of the view's images goes in
+
+
+IMAGE_TO_IMAGE_FAMILIES = ("pix2pix", "cyclegan")
 
 
 @dataclass
@@ -127,6 +139,7 @@ class Recipe:
     labels: LabelStage = field(default_factory=LabelStage)
     output: OutputOptions = field(default_factory=OutputOptions)
     cluster: ClusterSection | None = None
+    model: ModelStage | None = None
     source: Path | None = None  # the YAML file it was read from
     raw: dict = field(default_factory=dict, repr=False)  # the validated document, paths resolved
 
@@ -186,6 +199,9 @@ def recipe_schema() -> dict:
         "secondary": _range_schema(-360, 360, "CRAN + / CAUD - angle or [low, high], degrees"),
         "sid": _range_schema(100, 3000, "SID or [low, high], mm"),
         "isocenter_jitter_mm": {"type": "number", "minimum": 0, "maximum": 500},
+        "poses": {"type": ["string", "array", "object"],
+                  "description": "explicit poses in the DRR batch script's pose-file format (a list, "
+                                 "{defaults, poses, sweep}, or a JSON file of it) instead of views and ranges"},
     }, description="views per case or variant")
     labels = _strict({
         "structures": {"type": "object", "additionalProperties": {
@@ -208,11 +224,15 @@ def recipe_schema() -> dict:
         "job_directives": _path_list("extra batch-system directives"),
         "prologue": _path_list("shell lines run before the worker starts"),
     }, required=("kind",), description="dask-jobqueue cluster")
+    model = _strict({"id": {"type": "string", "description": "registered image-to-image model, e.g. pix2pix-bone"},
+                     "image": {"type": "string", "description": "the view's image it translates (default log)"}},
+                    required=("id",), description="translate each view with a registered model")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "MedSynth dataset recipe",
         **_strict({"seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "cases": cases, "tumor": tumor,
-                   "drr": drr, "labels": labels, "output": output, "cluster": cluster}, required=("cases",)),
+                   "drr": drr, "labels": labels, "output": output, "cluster": cluster, "model": model},
+                  required=("cases",)),
     }
 
 
@@ -337,10 +357,7 @@ def _cases(spec, base: Path) -> list[Case]:
 def _drr_parameters(section: dict) -> DRRParameters:
     """DRRParameters of ``drr.parameters``: a preset's SID, SOD and field of view, then the given values."""
     given = dict(section.get("parameters") or {})
-    preset = given.get("preset", "mobile")
-    base = DRRParameters.from_preset(preset, detector_pixels=section.get("detector_pixels"))
-    if "detector_pixels" not in section:
-        base = DRRParameters().with_preset(preset)
+    base = DRRParameters().with_preset(given.get("preset", "mobile"), section.get("detector_pixels"))
     try:
         return updated(base, _flatten(given), where="recipe.drr.parameters")
     except InputError:
@@ -356,6 +373,30 @@ def _flatten(data: dict, prefix: str = "") -> dict:
         else:
             flat[prefix + key] = value
     return flat
+
+
+def _explicit_poses(section: dict, base: Path, parameters: DRRParameters) -> tuple:
+    """``drr.poses`` in the pose-file format shared with DRRProjectionBatch, checked against the C-arm."""
+    from medsynth.drr.parameters import CArmPose
+    from medsynth.drr.poses import pose_entries, read_pose_file
+
+    mixed = sorted(set(section) & {"views", "sampling", "primary", "secondary", "sid", "isocenter_jitter_mm"})
+    if mixed:
+        raise InputError(f"recipe.drr.poses: give either explicit poses or views drawn within ranges, not both; "
+                         f"remove {', '.join(mixed)}.")
+    given = section["poses"]
+    try:
+        entries = read_pose_file(_resolve(base, given)) if isinstance(given, str) else pose_entries(given, "recipe.drr.poses")
+    except InputError as error:
+        raise InputError(f"recipe.drr.poses: {error}") from None
+    for name, values in entries:
+        pose = CArmPose(values["primary"], values["secondary"], values.get("sid", parameters.pose.sid),
+                        values.get("sod", parameters.pose.sod))
+        try:
+            parameters.carm(pose).validate()
+        except InputError as error:
+            raise InputError(f"recipe.drr.poses ({name}): {error}") from None
+    return tuple(entries)
 
 
 def _check_mechanical_ranges(stage: DRRStage) -> None:
@@ -378,14 +419,16 @@ def recipe_from_dict(document: dict, base: str | Path = ".", source: Path | None
     base = Path(base)
     drr_section = document.get("drr") or {}
     parameters = _drr_parameters(drr_section)
-    stage = DRRStage(parameters=parameters, views=int(drr_section.get("views", 1)),
+    poses = _explicit_poses(drr_section, base, parameters) if "poses" in drr_section else ()
+    stage = DRRStage(parameters=parameters, views=len(poses) or int(drr_section.get("views", 1)), poses=poses,
                      sampling=drr_section.get("sampling", "random"),
                      primary=_pair(drr_section.get("primary", parameters.pose.primary_angle), "primary"),
                      secondary=_pair(drr_section.get("secondary", parameters.pose.secondary_angle), "secondary"),
                      sid=_pair(drr_section["sid"], "sid") if "sid" in drr_section else None,
                      isocenter_jitter_mm=float(drr_section.get("isocenter_jitter_mm", 0.0)))
     _check_mechanical_ranges(stage)
-    parameters.dual_energy_spectra() if parameters.dual_energy else None
+    if parameters.dual_energy:
+        parameters.dual_energy_spectra()  # low kV below high kV
     tumor = None
     if "tumor" in document:
         section = document["tumor"] or {}
@@ -418,13 +461,30 @@ def recipe_from_dict(document: dict, base: str | Path = ".", source: Path | None
             if key in section:
                 section[key] = tuple(section[key])
         cluster = ClusterSection(**section)
+    model = None
+    if "model" in document:
+        from medsynth.generative.registry import get_model
+
+        model = ModelStage(**document["model"])
+        try:
+            entry = get_model(model.id)
+        except InputError as error:
+            raise InputError(f"recipe.model.id: {error}") from None
+        if entry.family not in IMAGE_TO_IMAGE_FAMILIES:
+            raise InputError(f"recipe.model.id: {model.id!r} is a {entry.family} model ({entry.task}); a view needs an "
+                             f"image-to-image model ({', '.join(IMAGE_TO_IMAGE_FAMILIES)}).")
+        images = {"intensity", "log"} | ({"low_log", "high_log", "low_intensity", "high_intensity"}
+                                         if parameters.dual_energy else set())
+        if model.image not in images and not (parameters.material_images and model.image.endswith("_log")):
+            raise InputError(f"recipe.model.image: the views have no {model.image!r} image; use one of "
+                             f"{', '.join(sorted(images))}.")
     raw = json.loads(json.dumps(document, default=str))
     raw["cases"] = [{"name": c.name, "ct": str(c.ct), "labels": str(c.labels or ""), "table": str(c.table or "")}
                     for c in cases]
     raw["drr"] = dict(raw.get("drr") or {}, parameters=to_dict(parameters))
     return Recipe(cases=cases, seed=int(document.get("seed", 0)), drr=stage, tumor=tumor,
                   labels=LabelStage(structures, bool(labels_section.get("area_density", True))),
-                  output=output, cluster=cluster, source=source, raw=raw)
+                  output=output, cluster=cluster, model=model, source=source, raw=raw)
 
 
 def load_recipe(path: str | Path) -> Recipe:

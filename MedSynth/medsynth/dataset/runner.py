@@ -10,6 +10,7 @@ kill -9, resumes without redoing a finished item and without keeping a partial o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from medsynth.dataset.job import CaseInputs, case_inputs, check_grids, is_done
 from medsynth.dataset.plan import PlanItem, plan
 from medsynth.dataset.recipe import Recipe
-from medsynth.errors import CancelledError, InputError
+from medsynth.errors import InputError
 from medsynth.io.atomic import atomic_output
 from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
 
@@ -41,16 +42,23 @@ class RunSummary:
         return text + (f"; manifest {self.manifest}" if self.manifest else "")
 
 
+#: Temporaries of ``medsynth.io.atomic`` (tempfile's 8 random characters): what a killed run leaves.
+_TEMPORARY = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.partial|\.json|\.parquet|\.png)$")
+
+
 def remove_partials(out_dir: Path) -> int:
-    """Delete what a killed run left half-written (atomic writes' temporaries start with '.')."""
-    removed = 0
+    """Delete what a killed run left half-written: atomic writes' temporaries in the dataset's own
+    folders (the root, and each case's variant folders), nothing else."""
     if not out_dir.is_dir():
         return 0
-    for path in sorted(out_dir.rglob(".*"), key=lambda p: -len(p.parts)):
-        if path.name.endswith(".partial") or (path.is_file() and path.name.startswith(".") and path.suffix in
-                                              (".json", ".parquet", ".png", ".nii", ".gz", ".dcm")):
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-            removed += 1
+    folders = [out_dir] + [variant for case in out_dir.iterdir() if case.is_dir() and not case.name.startswith(".")
+                           for variant in case.iterdir() if variant.is_dir()]
+    removed = 0
+    for folder in folders:
+        for path in folder.iterdir():
+            if _TEMPORARY.match(path.name):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
@@ -67,9 +75,12 @@ def start_run(recipe: Recipe, out_dir: str | Path) -> RunStart:
     for case in recipe.cases:
         check_grids(case)
     items = plan(recipe)
+    copy = out_dir / RECIPE_COPY
+    if out_dir.is_dir() and not copy.is_file() and any(not p.name.startswith(".") for p in out_dir.iterdir()):
+        raise InputError(f"{out_dir} is not empty and holds no dataset (no {RECIPE_COPY}); give an empty or new "
+                         "--out folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_partials(out_dir)
-    copy = out_dir / RECIPE_COPY
     if copy.is_file():
         previous = json.loads(copy.read_text()).get("recipe_sha256")
         if previous != recipe.digest():
@@ -89,9 +100,9 @@ def finish_run(recipe: Recipe, out_dir: str | Path, start: RunStart, made: int, 
     from medsynth.dataset.manifest import read_rows, write_manifest
 
     out_dir = Path(out_dir)
-    parquet, _json, _rows = write_manifest(out_dir, recipe, start.items, failed)
+    parquet, json_path, _rows = write_manifest(out_dir, recipe, start.items, failed)
     sheet = contact_sheet(out_dir, recipe, read_rows(out_dir, start.items))
-    return RunSummary(len(start.items), made, len(start.items) - len(start.pending), failed, parquet, sheet)
+    return RunSummary(len(start.items), made, len(start.items) - len(start.pending), failed, parquet or json_path, sheet)
 
 
 def raise_failures(summary: RunSummary) -> None:

@@ -3,6 +3,7 @@
     <case>/<variant>/view_NNNN/
       log.nii  intensity.nii  [low_log.nii high_log.nii bone_log.nii ...]   calibrated images
       mask_<structure>.nii (uint8)  density_<structure>.nii (g/cm^2)          projected labels
+      model_<id>.nii                                                         the model stage's translation
       drr.png  drr.dcm  item.json                                            picture, DICOM, manifest row
 
 Images are NIfTI placed in the detector plane (``Projection.as_volume``), uncompressed unless the
@@ -21,7 +22,8 @@ from medsynth.dataset.plan import PlanItem
 from medsynth.dataset.recipe import Recipe
 
 
-def write_item(projection, structures, folder: Path, recipe: Recipe, item: PlanItem, group) -> tuple[dict, dict]:
+def write_item(projection, structures, folder: Path, recipe: Recipe, item: PlanItem, group,
+               translated: dict | None = None) -> tuple[dict, dict]:
     """Write the item's files into ``folder``; return ({file role: name}, {statistic: value})."""
     from medsynth.drr.projector import detector_volume
     from medsynth.drr.writers import write_dicom
@@ -36,6 +38,10 @@ def write_item(projection, structures, folder: Path, recipe: Recipe, item: PlanI
         for kind in projection.images:
             files[kind] = write_volume(projection.as_volume(kind), folder / f"{kind}{suffix}",
                                        compress=recipe.output.compress).name
+    for model_id, image in (translated or {}).items():
+        if "nifti" in formats:
+            files[f"model.{model_id}"] = write_volume(image, folder / f"model_{model_id}{suffix}",
+                                                      compress=recipe.output.compress).name
     for structure in structures:
         stats[f"pixels.{structure.name}"] = int(structure.mask.sum())
         stats[f"max_thickness_mm.{structure.name}"] = float(structure.thickness_mm.max(initial=0.0))
