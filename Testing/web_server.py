@@ -65,12 +65,15 @@ class ServedApp:
             self._ready.set()
 
     def call(self, function, *args, timeout_s: float = 120.0):
-        """``function(*args)`` on the server's loop (where the scene lives); its result or its exception."""
+        """``function(*args)`` on the server's loop (where the scene lives), the state flushed after it;
+        its result or its exception."""
         future: concurrent.futures.Future = concurrent.futures.Future()
 
         def run() -> None:
             try:
-                future.set_result(function(*args))
+                result = function(*args)
+                self.app.server.state.flush()  # what the function changed reaches the page
+                future.set_result(result)
             except BaseException as error:  # noqa: BLE001 - re-raised in the test thread
                 future.set_exception(error)
 

@@ -62,7 +62,7 @@ class MedSynthWebApp:
         state.status_message = ""
         state.panel = "data"
         state.trame__title = "MedSynth"
-        self.picker = PointPicker(self.slicer_app)
+        self.picker = PointPicker(self.context)
         self.data = DataPanel(self.context)
         self.drr = DRRPanel(self.context, Path(output_dir), scheduler)
         self.tumor = TumorPanel(self.context, self.picker, scheduler)
@@ -79,9 +79,13 @@ class MedSynthWebApp:
                 raise ValueError("Open a CT first (Data panel), then click where the C-arm should aim.")
             self.tumor_stop()
 
-            def aimed(ras, node, index):
+            def aimed(ras):
                 state.drr_aiming = False
-                self.drr.aim_at(node, index)
+                node = self.picker.as_markups(ras)
+                try:
+                    self.drr.aim_at(node, 0)
+                finally:
+                    node.RemoveAllControlPoints()
 
             self.picker.arm(aimed)
             state.drr_aiming = True

@@ -136,7 +136,9 @@ class DRRPanel:
     def _show(self, job, views) -> None:
         with self.context.guard():
             view = views[0]
-            with SceneChanges(self.context.scene) as changes:
+            # the slice views show neither DRR nodes nor the C-arm (2D visibility off): they need no new frame
+            with self.context.views_not_rendered(self.context.slice_views()), \
+                    SceneChanges(self.context.scene) as changes:
                 for name, image in view.images.items():
                     node = self.nodes.get(name)
                     if node is None or node.GetScene() is None:
@@ -163,7 +165,6 @@ class DRRPanel:
             if not job.preview:
                 self.last_view = view
                 state.drr_full_serial += 1
-            self.context.render()
         self._next()
 
     # --- aim and export ----------------------------------------------------------------------------

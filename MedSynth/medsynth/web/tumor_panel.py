@@ -6,6 +6,8 @@ on the loop), so the CT and its "Tumor" segment change together and undo/redo ar
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from medsynth.jobs.tasks import TaskRunner
 from medsynth.module_logic.tumor import TumorLogic, describe
 from medsynth.tumor.parameters import TumorParameters
@@ -64,7 +66,7 @@ class TumorPanel:
             case, parameters, organ_id = self._inputs()
             # checks the inputs now, not at the click, and reads the organ mask once (changes nothing)
             self.logic.start(case.ct_node, case.segmentation_node, organ_id, parameters)
-            self.picker.arm(lambda ras, node, index: self.paint_at(ras), persistent=True)
+            self.picker.arm(self.paint_at, persistent=True)
             self.context.state.tumor_clicking = True
 
     def paint_at(self, point_ras) -> None:
@@ -96,12 +98,26 @@ class TumorPanel:
 
     def _commit(self, job, result) -> None:
         with self.context.guard():
-            try:
-                tumors = self.logic.commit(job, result)
-            finally:
-                self.context.state.tumor_busy = False
-            self.context.state.tumor_info = describe(tumors)
-            self._changed()
+            with self._clicked_view_first():
+                try:
+                    tumors = self.logic.commit(job, result)
+                finally:
+                    self.context.state.tumor_busy = False
+                self.context.state.tumor_info = describe(tumors)
+                self._changed()
+
+    @contextmanager
+    def _clicked_view_first(self):
+        """The clicked slice view gets the first frame; the other views follow once it has gone out."""
+        context = self.context
+        first = self.picker.last_view if self.picker.last_view in context.slice_views() else None
+        others = [view for view in context.slice_views() + context.threed_views() if view is not first]
+        if first is None:
+            yield
+            return
+        with context.views_not_rendered(others):
+            yield
+        context.later(lambda: [view.schedule_render() for view in others], 0.15)
 
     def _failed(self, error) -> None:
         self.context.state.tumor_busy = False
@@ -130,7 +146,8 @@ class TumorPanel:
         state = self.context.state
         state.tumor_serial += 1
         state.tumor_can_undo, state.tumor_can_redo = self.logic.can_undo, self.logic.can_redo
-        self.context.render()
+        for view in self.context.slice_views():  # voxels changed in place: the views are not told
+            view.schedule_render()  # (a no-op for the views held back by _clicked_view_first)
 
     # --- page -----------------------------------------------------------------------------------
     def build(self) -> None:
