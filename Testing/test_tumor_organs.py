@@ -227,3 +227,19 @@ def test_cli_kidney_cysts_and_realism_report(tmp_path, lidc_ct, lidc_labels, cap
                  "--label-table", str(table), "--organ", "pancreas", "--out", str(tmp_path / "p"), "--quiet"])
     assert code == 2 and "no pancreas label" in capsys.readouterr().err
     assert main(["tumor", "realism", str(tmp_path / "nothing")]) == 2
+
+
+def test_liver_phase_scales_hypo_and_hyper_lesions(lidc_ct, lidc_labels):
+    """Hypodense lesions fade without contrast; hyperdense (HCC-like) ones stand out in the arterial phase."""
+    from medsynth.tumor import LiverContext
+
+    context = LiverContext(lidc_ct, lidc_labels, 5)
+
+    def contrast(density, phase):
+        spec = TumorSpec(kind="small", count=2, contrast_phase=phase, appearance=Appearance(density=density))
+        result = synthesize(lidc_ct, None, spec, np.random.default_rng(3), context=context, output_labels="none")
+        return np.mean([t.look["contrast_hu"] for t in result.tumors])
+
+    portal = contrast("hypo", "portal_venous")
+    assert contrast("hypo", "non_contrast") == pytest.approx(0.35 * portal, rel=1e-3)
+    assert contrast("hyper", "arterial") == pytest.approx(1.4 * contrast("hyper", "portal_venous"), rel=1e-3)

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--type", dest="kind", default="mix", choices=TYPES, help="tumor type (default: mix)")
     parser.add_argument("--diameter-mm", type=float, help="free tumor size in mm instead of a type")
     parser.add_argument("--count", type=int, help="tumors per variant (default: the type's published range)")
+    parser.add_argument("--organ", default="liver", choices=["liver", "pancreas", "kidney"],
+                        help="organ the tumors grow in (default: liver); the mask columns hold that organ")
+    parser.add_argument("--phase", dest="contrast_phase", default="portal_venous",
+                        choices=["portal_venous", "arterial", "non_contrast"], help="the scans' contrast phase")
+    parser.add_argument("--lesion", default=None, help="lesion type: rcc or cyst (kidney), adenocarcinoma (pancreas)")
+    parser.add_argument("--duct-dilation", action="store_true", help="pancreas: dilated duct upstream of the tumor")
     parser.add_argument("--density", default="hypo", choices=["hypo", "iso", "hyper"])
     parser.add_argument("--capsule", action="store_true")
     parser.add_argument("--mass-effect", action="store_true")
@@ -91,8 +97,10 @@ def build_spec(args):
     from medsynth.tumor import Appearance, TumorSpec
 
     appearance = Appearance(density=args.density, capsule=args.capsule, mass_effect=args.mass_effect,
-                            necrosis=args.necrosis, keep_vessels=args.keep_vessels)
-    spec = TumorSpec(kind=args.kind, diameter_mm=args.diameter_mm, count=args.count, appearance=appearance)
+                            necrosis=args.necrosis, keep_vessels=args.keep_vessels, lesion=args.lesion,
+                            duct_dilation=args.duct_dilation)
+    spec = TumorSpec(kind=args.kind, diameter_mm=args.diameter_mm, count=args.count, appearance=appearance,
+                     organ=args.organ, contrast_phase=args.contrast_phase)
     spec.validate()
     return spec
 

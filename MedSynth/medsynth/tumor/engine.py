@@ -1,9 +1,9 @@
-"""The public entry point: ``synthesize(ct, liver, spec, rng, point_ras=None)``.
+"""The public entry point: ``synthesize(ct, organ_mask, spec, rng, point_ras=None)``.
 
 Each tumor is made in a box around itself on the scan's own grid: cost follows the tumor's
 size, not the scan's. Every random choice comes from the generator passed in (same seed, same
-tumors, bit for bit). Tumors fit inside the liver by where they are placed and how big they
-are, never by cutting them at the liver surface.
+tumors, bit for bit). Tumors fit inside the organ (liver, pancreas, kidneys: ``spec.organ``) by
+where they are placed and how big they are, never by cutting them at the organ's surface.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def synthesize(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> TumorResult:
-    """Paint synthetic liver tumors into a CT in HU.
+    """Paint synthetic tumors into an organ (``spec.organ``, default the liver) of a CT in HU.
 
     ``point_ras``: one RAS point (or an (N, 3) array) where tumors go, as clicked by a user;
     without it tumors are placed at random. ``output_labels``: "liver_tumor" (0 background,

@@ -94,6 +94,7 @@ class OrganContext:
         self._depth: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._max_depth: float | None = None
         self._noise: float | None = None
+        self._by_depth: tuple[np.ndarray, np.ndarray] | None = None
 
     def scan_noise_hu(self) -> float:
         """The scan's noise SD (HU) around the organ, from differences of in-plane neighbours (cached).
@@ -195,13 +196,26 @@ class OrganContext:
             self._max_depth = float(self.depth_map()[0].max())
         return self._max_depth
 
+    def _cells_by_depth(self) -> tuple[np.ndarray, np.ndarray]:
+        """Coarse cells from the deepest, and their depths negated (ascending): for ``searchsorted``."""
+        if self._by_depth is None:
+            depth = self.depth_map()[0].ravel()
+            order = np.argsort(-depth, kind="stable")
+            self._by_depth = (order, -depth[order])
+        return self._by_depth
+
     def sample_centres(self, rng: np.random.Generator, min_depth_mm: float, n: int) -> np.ndarray:
-        """Up to ``n`` random voxel indices [k, j, i] at least ``min_depth_mm`` below the surface."""
+        """Up to ``n`` random voxel indices [k, j, i] at least ``min_depth_mm`` below the surface.
+
+        The cells deep enough are a prefix of the cells sorted by depth (sorted once): no pass over
+        the depth map per call, and the draw picks positions in that prefix.
+        """
         depth, starts, strides = self.depth_map()
-        cells = np.flatnonzero(depth.ravel() >= min_depth_mm)
-        if cells.size == 0:
+        order, negated = self._cells_by_depth()
+        deep_enough = int(np.searchsorted(negated, -min_depth_mm, side="right"))
+        if deep_enough == 0:
             return np.zeros((0, 3), int)
-        chosen = rng.choice(cells, size=min(n, cells.size), replace=False)
+        chosen = order[rng.choice(deep_enough, size=min(n, deep_enough), replace=False)]
         index = np.stack(np.unravel_index(chosen, depth.shape), axis=1)
         jitter = rng.integers(-(strides // 2), strides // 2 + 1, size=index.shape)
         voxels = starts + index * strides + jitter

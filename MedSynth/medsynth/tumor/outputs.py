@@ -16,10 +16,15 @@ MIN_HALF_WIDTH_MM = 30.0
 
 def tumor_picture(ct: Volume, labels: LabelMap, tumors: list, tumor_value: int = 2, liver_value: int | None = 1,
                   max_tumors: int = 30) -> Image.Image:
-    """Axial and coronal cuts through each tumor's centre, liver window, liver (green) and tumor (red) outlines."""
+    """Axial and coronal cuts through each tumor's centre, organ (green) and tumor (red) outlines.
+
+    The liver window for the liver; the soft-tissue window for other organs (an enhanced kidney is
+    brighter than the liver window shows).
+    """
     oriented_ct = display_oriented(ct)  # i -> patient left, j -> posterior, k -> superior
     oriented_labels = display_oriented(labels)
-    level, width = WINDOWS["liver"]
+    organ = labels.table.names.get(liver_value, "liver") if liver_value is not None else "liver"
+    level, width = WINDOWS["liver" if organ == "liver" else "soft_tissue"]
     si, sj, sk = oriented_ct.spacing
     images, titles = [], []
     for tumor in tumors[:max_tumors]:

@@ -58,17 +58,6 @@ PROFILES: dict[tuple[str, str, str], LesionProfile] = {
 LIVER_PHASE_FACTORS: dict[str, tuple[float, float]] = {
     "portal_venous": (1.0, 1.0), "arterial": (0.7, 1.4), "non_contrast": (0.35, 0.3)}
 
-#: Typical parenchyma HU per organ and phase (a scan far outside is probably in another phase).
-PARENCHYMA_HU: dict[tuple[str, str], tuple[float, float]] = {
-    ("liver", "non_contrast"): (45.0, 75.0), ("liver", "arterial"): (60.0, 100.0),
-    ("liver", "portal_venous"): (80.0, 140.0),
-    ("pancreas", "non_contrast"): (25.0, 55.0), ("pancreas", "arterial"): (80.0, 150.0),
-    ("pancreas", "portal_venous"): (70.0, 130.0),
-    ("kidney", "non_contrast"): (20.0, 45.0), ("kidney", "arterial"): (100.0, 250.0),
-    ("kidney", "portal_venous"): (110.0, 220.0),
-}
-
-
 def lesion_name(organ: str, lesion: str | None) -> str:
     """The lesion type, the organ's default when None."""
     from medsynth.tumor.spec import LESIONS
