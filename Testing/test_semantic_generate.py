@@ -41,7 +41,11 @@ def test_registry_schema_rejects_bad_entries():
     data = json.loads(registry.SHIPPED_REGISTRY.read_text())
     data["models"][0]["task"] = "make coffee"
     del data["models"][0]["sha256"]
-    with pytest.raises(InputError, match=r"missing 'sha256'.*'make coffee' is not one of"):
+    with pytest.raises(InputError, match=r"'make coffee' is not one of.*missing 'sha256'"):
+        registry.validate_registry(data)
+    maisi = next(m for m in data["models"] if m["id"] == "maisi-ct")
+    del maisi["bundle"]  # a model with neither weights nor a bundle cannot run
+    with pytest.raises(InputError, match="'maisi-ct': needs 'file'.*or 'bundle'"):
         registry.validate_registry(data)
     with pytest.raises(InputError, match="No model with id 'nope'"):
         registry.get_model("nope")

@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--unknown", default="error", help="'error' or a model class to paint unknown labels as")
     parser.add_argument("--body", default="auto", help="'auto' (from the structures), 'none' or a CT to threshold")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--maisi-bundle", help="MAISI: your downloaded maisi_ct_generative folder "
+                                               "(default $MEDSYNTH_MAISI_BUNDLE)")
+    parser.add_argument("--maisi-preset", default="16g_256x256x128",
+                        help="MAISI: size/spacing preset for your GPU (16g_256x256x128, 16g_512x512x128, 24g_512x512x512, "
+                             "80g_512x512x512)")
     parser.add_argument("--out", help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -86,7 +91,8 @@ def _generate(args: argparse.Namespace, out: Path) -> int:
     with progress_bar(f"generate {args.model}", enabled=not args.quiet) as progress:
         volumes = generate(labels, args.model, slices=args.slices, samples=args.samples, seed=args.seed,
                            steps=args.steps, guidance=args.guidance, class_mapping=parse_mapping(args.map),
-                           unknown=args.unknown, body=body, device=args.device, progress=progress)
+                           unknown=args.unknown, body=body, device=args.device, progress=progress,
+                           maisi_bundle=args.maisi_bundle, maisi_preset=args.maisi_preset)
     written = []
     for index, volume in enumerate(volumes):
         path = write_volume(volume, out / f"sample_{index:02d}.nii.gz")

@@ -216,3 +216,18 @@ def parse_mapping(items: Sequence[str] | str | None) -> dict[str, str]:
         source, target = item.split("=", 1)
         result[source.strip()] = target.strip()
     return result
+
+
+def named_labels(labels) -> dict[int, str]:
+    """Value -> name of every label present in a LabelMap; unnamed values are reported (never dropped)."""
+    present = labels.present_labels()
+    if not present:
+        raise InputError("The label map is empty (all background). Segment at least one structure first.")
+    unnamed = [value for value in present if value not in labels.table.names]
+    if unnamed:
+        raise InputError(
+            f"Label values {unnamed[:10]} have no names, and classes are matched to the model by name. "
+            "Give the label map its label table (e.g. TotalSegmentator's structures.csv, or a segmentation "
+            "with named segments)."
+        )
+    return {value: labels.table.names[value] for value in present}

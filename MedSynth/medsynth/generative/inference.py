@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from medsynth.errors import InputError
-from medsynth.generative.class_mapping import ClassMapping, map_classes
+from medsynth.generative.class_mapping import ClassMapping, map_classes, named_labels
 from medsynth.generative.slice_grid import SliceGrid, grid_for_volume, to_display_orientation
 from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
 from medsynth.volume import LabelMap, Volume, VolumeMetadata, reorient_like
@@ -68,21 +68,6 @@ def parse_slices(slices, count: int) -> list[int]:
     if bad:
         raise InputError(f"Slice indices {bad[:5]} are outside the label map's 0..{count - 1} axial slices.")
     return sorted(set(indices))
-
-
-def named_labels(labels: LabelMap) -> dict[int, str]:
-    """Value -> name of every label present; unnamed values are reported (never dropped)."""
-    present = labels.present_labels()
-    if not present:
-        raise InputError("The label map is empty (all background). Segment at least one structure first.")
-    unnamed = [value for value in present if value not in labels.table.names]
-    if unnamed:
-        raise InputError(
-            f"Label values {unnamed[:10]} have no names, and classes are matched to the model by name. "
-            "Give the label map its label table (e.g. TotalSegmentator's structures.csv, or a segmentation "
-            "with named segments)."
-        )
-    return {value: labels.table.names[value] for value in present}
 
 
 def body_from_labels(classes: np.ndarray, spacing_rc: tuple[float, float], margin_mm: float = 10.0) -> np.ndarray:
@@ -232,6 +217,8 @@ def generate(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     first_sample: int = 0,
+    maisi_bundle: str | None = None,
+    maisi_preset: str = "16g_256x256x128",
 ) -> list[Volume]:
     """Generate ``samples`` CT volumes (HU) from a label map with a registered model.
 
@@ -242,13 +229,20 @@ def generate(
     ``body`` is "auto" (outline estimated from the structures), "none" or a body mask on the
     label map's grid (e.g. the CT above -500 HU). ``first_sample`` skips ahead: samples k..k+n-1
     of a seed are the same whether made in one call or several (batches make one per item).
+    MAISI (``maisi-ct``) generates whole volumes from the user's bundle (``maisi_bundle``, default
+    $MEDSYNTH_MAISI_BUNDLE) at a memory preset (``maisi_preset``, see maisi.presets).
     """
     import torch
+
+    from medsynth.generative.registry import get_model
 
     if int(samples) < 1:
         raise InputError(f"samples must be at least 1, got {samples}.")
     if int(batch_size) < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}.")
+    if get_model(model_id).family == "maisi":
+        return _generate_maisi(labels, slices, samples, seed, steps, class_mapping, unknown, device, progress, cancel,
+                               first_sample, maisi_bundle, maisi_preset)
     report(progress, 0.0, f"loading {model_id}")
     entry, model = load(model_id, device)
     if not hasattr(model, "generate") or not getattr(model, "class_names", None):
@@ -283,6 +277,31 @@ def generate(
             report(progress, 0.05 + 0.9 * done / total, f"sample {sample + 1}: slice {stop}/{len(images)}")
         outputs.append(_assemble(images, plan, labels, air, entry, sample, sample_key))
     report(progress, 1.0, "done")
+    return outputs
+
+
+def _generate_maisi(labels, slices, samples, seed, steps, class_mapping, unknown, device, progress, cancel,
+                    first_sample, bundle, preset) -> list[Volume]:
+    """MAISI's whole volumes, one per sample (seeded like the 2D models' samples)."""
+    from medsynth.generative.maisi.bundle import load_bundle
+    from medsynth.generative.maisi.labels import map_to_maisi
+    from medsynth.generative.maisi.pipeline import generate_maisi
+    from medsynth.jobs.progress import sub_progress
+
+    if not (slices is None or (isinstance(slices, str) and slices.strip().lower() == "all")):
+        raise InputError("MAISI generates whole volumes: use slices='all' (crop the label map first for a smaller one).")
+    if not isinstance(labels, LabelMap):
+        raise InputError("generate needs a LabelMap (integer labels with names). Read it with medsynth.io.read_labelmap.")
+    map_to_maisi(named_labels(labels), class_mapping, unknown)  # name errors before the bundle loads
+    networks = load_bundle(bundle, "cpu")
+    outputs = []
+    for number, sample in enumerate(range(int(first_sample), int(first_sample) + int(samples))):
+        part = sub_progress(progress, number / int(samples), (number + 1) / int(samples))
+        volume = generate_maisi(labels, networks, preset or "16g_256x256x128", steps=int(steps or 30),
+                                seed=sample_seed(seed, sample), device=device, class_mapping=class_mapping,
+                                unknown=unknown, progress=part, cancel=cancel)
+        volume.metadata.extra["sample"] = sample
+        outputs.append(volume)
     return outputs
 
 
@@ -339,6 +358,10 @@ def translate(image: Volume, model_id: str, device: str = "cpu", progress: Progr
     size = int(model.image_size)
     pixel = model.pixel_spacing_mm or max(array.shape[1] * spacing_rc[0], array.shape[2] * spacing_rc[1]) / size
     grid = SliceGrid.centred(array.shape[1:], spacing_rc, (size, size), (pixel, pixel))
+    if in_window.units == "normalized":  # CycleGAN: each image by its own percentiles, as its training set was
+        low, high = (float(v) for v in np.percentile(array, (0.5, 99.5)))
+        in_window = IntensityWindow(low, max(high, low + 1e-6), image.metadata.units or "image")
+        out_window = in_window
     background = float(in_window.low)
     model_input = grid.to_model(array, order=1, fill=background)
     with torch.no_grad():

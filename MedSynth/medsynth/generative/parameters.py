@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from medsynth.parameters import Range
+from medsynth.parameters import OneOf, Range
 
 DEFAULT_MODEL = "spade-ct"
 
@@ -20,6 +20,9 @@ class SemanticParameters:
     steps: Annotated[int, Range(1, 1000), "diffusion sampling steps"] = 20
     guidance: Annotated[float, Range(0.0, 10.0), "classifier-free guidance scale (diffusion)"] = 1.5
     seed: Annotated[int, Range(0, 2**31 - 1), "random seed"] = 0
+    maisi_bundle: Annotated[str, "MAISI only: your downloaded maisi_ct_generative bundle folder"] = ""
+    maisi_preset: Annotated[str, OneOf(("16g_256x256x128", "16g_512x512x128", "24g_512x512x512", "80g_512x512x512")),
+                            "MAISI only: output size / spacing preset for your GPU's memory"] = "16g_256x256x128"
 
     def mapping(self) -> dict[str, str]:
         """``class_mapping`` as a dict (checked)."""

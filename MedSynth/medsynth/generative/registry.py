@@ -26,8 +26,9 @@ TASKS = {
     "single_energy_to_soft_tissue": "single-energy radiograph -> soft-tissue image",
     "sim_to_real_radiograph": "simulated radiograph -> real-looking radiograph",
     "ct_slice_to_labels": "CT slice -> label map (evaluation segmenter)",
+    "labels_to_ct_volume": "label map -> CT volume (3D)",
 }
-LABEL_TASKS = ("labels_to_ct_slice",)
+LABEL_TASKS = ("labels_to_ct_slice", "labels_to_ct_volume")
 TRANSLATION_TASKS = ("single_energy_to_bone", "single_energy_to_soft_tissue", "sim_to_real_radiograph")
 
 
@@ -88,8 +89,11 @@ def validate_registry(data: dict, source: str = "registry") -> None:
     if duplicates:
         problems.append(f"duplicate model ids {duplicates}")
     for model in data.get("models", []):
-        if isinstance(model, dict) and not ("file" in model or "path" in model):
-            problems.append(f"model {model.get('id')!r}: needs 'file' (shipped) or 'path' (user checkpoint)")
+        if isinstance(model, dict) and not ("file" in model or "path" in model or "bundle" in model):
+            problems.append(f"model {model.get('id')!r}: needs 'file' (shipped), 'path' (user checkpoint) or 'bundle'")
+        if isinstance(model, dict) and ("file" in model or "path" in model):
+            problems += [f"model {model.get('id')!r}: missing '{key}'" for key in ("sha256", "size_bytes")
+                         if key not in model]
     if problems:
         raise InputError(f"{source} is not a valid MedSynth model registry: " + "; ".join(problems[:8])
                          + ". Fix the file (schema: medsynth/generative/registry.schema.json).")
@@ -108,12 +112,14 @@ class ModelEntry:
     input_size: list[int]
     pixel_spacing_mm: float | None
     window: dict
-    sha256: str
-    size_bytes: int
     licence: str
     recipe: dict
+    sha256: str = ""
+    size_bytes: int = 0
     file: str | None = None
     path: str | None = None
+    bundle: dict = field(default_factory=dict)  # a model the user downloads (MAISI): no file of ours
+    hardware: str = "CPU (a CUDA GPU is faster)"
     defaults: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     description: str = ""
@@ -125,7 +131,8 @@ class ModelEntry:
 
     def to_dict(self) -> dict:
         data = {key: value for key, value in self.__dict__.items() if key != "user"}
-        return {key: value for key, value in data.items() if value not in (None, {}, "") or key in ("classes",)}
+        return {key: value for key, value in data.items()
+                if value not in (None, {}, "", 0) or key in ("classes", "pixel_spacing_mm")}
 
     @property
     def source(self) -> Path | None:
@@ -136,14 +143,20 @@ class ModelEntry:
         """Task, classes and licence in one paragraph (the module's model selector shows it)."""
         classes = ", ".join(self.classes) if self.classes else "-"
         spacing = f"{self.pixel_spacing_mm:g} mm" if self.pixel_spacing_mm else "field of view"
+        if self.bundle:
+            classes = f"{len(self.classes)} ({', '.join(self.classes[1:6])}, ...)"
         return (f"{self.title}\nTask: {TASKS.get(self.task, self.task)} ({self.family})\nClasses: {classes}\n"
                 f"Input: {self.input_size[0]}x{self.input_size[1]} px at {spacing}; window "
-                f"{self.window['low']:g}..{self.window['high']:g} {self.window['units']}\nLicence: {self.licence}")
+                f"{self.window['low']:g}..{self.window['high']:g} {self.window['units']}\nLicence: {self.licence}\n"
+                f"Hardware: {self.hardware}")
 
     def weights(self) -> Path:
         """The verified cached weights file (copied from the package on first use)."""
         from medsynth.generative.model_cache import cached_weights
 
+        if self.bundle:
+            raise InputError(f"{self.id!r} runs from a bundle you download ({self.bundle.get('name')}), not from "
+                             f"MedSynth's weights: {self.bundle.get('how', '')}")
         return cached_weights(self.id, self.sha256, self.source)
 
 
@@ -232,6 +245,9 @@ def load_registered_model(model_id: str, device: str = "cpu"):
     entry = get_model(model_id)
     if entry.family == "segmenter":
         raise InputError(f"{model_id!r} is the evaluation segmenter, not a generative model.")
+    if entry.family == "maisi":
+        raise InputError(f"{model_id!r} is MAISI: it runs through medsynth.generative.maisi (generate() does this), "
+                         "from your downloaded bundle.")
     model = load_model(entry.weights(), expected_family=entry.family, device=device)
     if entry.classes and list(getattr(model, "class_names", [])) != list(entry.classes):
         raise InputError(
@@ -270,7 +286,9 @@ def build_shipped_registry(write: bool = True) -> dict:
                         "recipe_file": recipe_file.name}
         entry.metrics = (recipe.get("shipped_checkpoint") or {}).get("val_metrics") or {}
         if entry.family == "semantic_diffusion":
-            entry.defaults = {"steps": 20, "guidance": 1.5}
+            model = (recipe.get("training_config") or {}).get("model") or {}
+            entry.defaults = {"steps": 20 if model.get("default_steps", 50) > 20 else int(model["default_steps"]),
+                              "guidance": float(model.get("default_guidance", 1.5))}
         models.append(entry.to_dict())
     segmenter = weights / "ct_segmenter.json"
     if segmenter.is_file():
@@ -286,6 +304,9 @@ def build_shipped_registry(write: bool = True) -> dict:
                                                "recipe_file": segmenter.name},
             file=record["file"], metrics={"first_loss": record["first_loss"], "final_loss": record["final_loss"]},
         ).to_dict())
+    from medsynth.generative.maisi.registry_entry import maisi_entry
+
+    models.append(ModelEntry.from_dict(maisi_entry()).to_dict())
     data = {"$schema": "./registry.schema.json", "version": 1, "models": models}
     validate_registry(data, "the shipped registry")
     if write:

@@ -93,7 +93,8 @@ class SemanticLogic:
 
         return generate(labels, parameters.model_id, slices=slices, samples=samples, seed=parameters.seed,
                         steps=parameters.steps, guidance=parameters.guidance, class_mapping=parameters.mapping(),
-                        unknown=parameters.unknown_classes or "error", body=body, progress=progress, cancel=cancel)
+                        unknown=parameters.unknown_classes or "error", body=body, progress=progress, cancel=cancel,
+                        maisi_bundle=parameters.maisi_bundle or None, maisi_preset=parameters.maisi_preset)
 
     @staticmethod
     def body_from(ct_node, labels: LabelMap):
