@@ -34,10 +34,6 @@ class PointPicker:
             self.node.AddObserver(slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self._on_point)
         return self.node
 
-    @property
-    def armed(self) -> bool:
-        return self._callback is not None
-
     def arm(self, callback: Callable, persistent: bool = False) -> None:
         """The next click (every click, when persistent) calls ``callback(ras, markups_node, index)``."""
         self._callback, self._persistent = callback, persistent
