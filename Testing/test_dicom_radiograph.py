@@ -71,3 +71,19 @@ def test_the_drr_batch_script_exits_2_naming_the_radiograph(folder_with_radiogra
                              "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "is a 2D radiograph (DX, digital X-ray), not a CT. A CT series is needed" in result.stderr
+
+
+def test_a_radiograph_node_given_to_the_drr_logic_says_a_ct_is_needed(pydicom_dir, tmp_path):
+    """In Slicer the DICOM browser loads a DX as a one-slice volume node: the DRR logic names it too."""
+    pytest.importorskip("slicer")
+    from medsynth.errors import NotHUError
+    from medsynth.module_logic.drr import DRRLogic, looks_like_ct
+    from medsynth.mrml import volume_to_node
+
+    dataset = pydicom.dcmread(make_radiograph(pydicom_dir / "CT_small.dcm", tmp_path / "dx.dcm"))
+    ct = read_volume(pydicom_dir / "CT_small.dcm")
+    ct.metadata.modality = str(dataset.Modality)
+    node = volume_to_node(ct, name="chest DX")
+    assert not looks_like_ct(node)  # never pre-selected as the CT
+    with pytest.raises(NotHUError, match=r"2D radiograph \(DX, digital X-ray\), not a CT. A CT series is needed"):
+        DRRLogic().ct_volume(node)

@@ -20,6 +20,12 @@ import numpy as np
 
 from medsynth.errors import GeometryError, GeometryMismatchError, InputError, NotHUError
 
+#: Projection X-ray modalities (DICOM Modality): one 2D image (or a cine of them), never a CT volume.
+RADIOGRAPH_MODALITIES = {
+    "CR": "computed radiography", "DX": "digital X-ray", "MG": "mammography", "IO": "intra-oral X-ray",
+    "PX": "panoramic X-ray", "RF": "fluoroscopy", "XA": "X-ray angiography", "RG": "radiographic imaging",
+}
+
 #: Matrix that flips between RAS and LPS (it is its own inverse).
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -139,6 +145,11 @@ class Volume:
     def require_hu(self) -> None:
         """Raise NotHUError unless this looks like a CT in Hounsfield units."""
         modality = (self.metadata.modality or "").upper()
+        if modality in RADIOGRAPH_MODALITIES:
+            raise NotHUError(
+                f"This image is a 2D radiograph ({modality}, {RADIOGRAPH_MODALITIES[modality]}), not a CT. "
+                "A CT series is needed: load the CT's DICOM series (or a NIfTI/NRRD CT)."
+            )
         if modality and modality != "CT":
             raise NotHUError(
                 f"This volume's modality is {modality}, not CT: Hounsfield units are needed here. "

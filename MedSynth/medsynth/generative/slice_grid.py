@@ -18,6 +18,7 @@ from medsynth.errors import GeometryError
 from medsynth.volume import Volume
 from medsynth.volume import display_oriented as to_display_orientation  # noqa: F401 - the one helper, by its old name
 
+
 @dataclass(frozen=True)
 class SliceGrid:
     """The mapping between a slice's pixels (rows, columns) and a model's square pixel grid."""

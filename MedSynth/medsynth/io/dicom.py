@@ -18,18 +18,12 @@ from pydicom.errors import InvalidDicomError
 from medsynth.errors import DicomError, MultipleSeriesError
 from medsynth.io.memory import check_memory_for
 from medsynth.io.sitk_bridge import volume_from_sitk
-from medsynth.volume import Volume, VolumeMetadata
+from medsynth.volume import RADIOGRAPH_MODALITIES, Volume, VolumeMetadata
 
 #: Relative tolerance on slice spacing before a series is called unevenly spaced.
 SPACING_TOLERANCE = 0.02
 
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
-
-#: Projection X-ray modalities: one 2D image (or a cine of them) per file, never slices of a volume.
-RADIOGRAPH_MODALITIES = {
-    "CR": "computed radiography", "DX": "digital X-ray", "MG": "mammography", "IO": "intra-oral X-ray",
-    "PX": "panoramic X-ray", "RF": "fluoroscopy", "XA": "X-ray angiography", "RG": "radiographic imaging",
-}
 
 
 @dataclass

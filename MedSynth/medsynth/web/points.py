@@ -35,10 +35,6 @@ class PointPicker:
         self._observed: dict = {}  # view -> (interactor, observer tags)
         self._press: tuple | None = None
 
-    @property
-    def armed(self) -> bool:
-        return self._callback is not None
-
     def arm(self, callback: Callable, persistent: bool = False) -> None:
         """The next click (every click, when persistent) calls ``callback(ras)`` (RAS mm)."""
         self._callback, self._persistent = callback, persistent

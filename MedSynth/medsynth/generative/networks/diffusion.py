@@ -92,15 +92,6 @@ class SemanticDiffusion(LabelToImageModel):
         alpha = self.alphas_cumprod.to(clean.device)[timesteps].view(-1, 1, 1, 1)
         return alpha.sqrt() * noise - (1 - alpha).sqrt() * clean
 
-    def to_clean(self, x: torch.Tensor, output: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """The clean-image estimate x0 implied by the U-Net's output at noise level ``alpha`` (cumulative)."""
-        kind = self.hparams["prediction"]
-        if kind == "epsilon":
-            return (x - (1 - alpha).sqrt() * output) / alpha.sqrt()
-        if kind == "sample":
-            return output
-        return alpha.sqrt() * x - (1 - alpha).sqrt() * output
-
     def guided_output(self, x: torch.Tensor, t: int, one_hot: torch.Tensor, guidance: float) -> torch.Tensor:
         """The U-Net output with classifier-free guidance (linear in the output, whatever it predicts)."""
         timesteps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
