@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lesion", choices=LESION_TYPES, default=None,
                         help="lesion type: liver lesion; pancreas adenocarcinoma; kidney rcc or cyst "
                              "(default: the organ's first)")
-    parser.add_argument("--density", choices=DENSITIES, default="hypo", help="liver: relative to the liver (default: hypo)")
+    parser.add_argument("--density", choices=DENSITIES, default="hypo",
+                        help="liver: relative to the liver (default: hypo)")
     parser.add_argument("--contrast-hu", type=float, default=None, help="|tumor - parenchyma| in HU (default: drawn)")
     parser.add_argument("--capsule", action="store_true", help="add a brighter rim")
     parser.add_argument("--mass-effect", action="store_true", help="push the surrounding parenchyma outward")

@@ -67,7 +67,9 @@ def draw_look(rng: np.random.Generator, options: Appearance, parenchyma: Parench
         contrast = rng.uniform(*lesion_profile.contrast_hu)
     if lesion_profile.absolute_hu is None:
         contrast = max(contrast, min(5.0 - level, 0.0))  # solid tissue stays above water
-    texture = options.texture_std_hu if options.texture_std_hu is not None else rng.uniform(*lesion_profile.texture_std_hu)
+    texture = options.texture_std_hu
+    if texture is None:
+        texture = rng.uniform(*lesion_profile.texture_std_hu)
     edge = options.edge_mm if options.edge_mm is not None else rng.uniform(*lesion_profile.edge_mm)
     necrosis_radius = necrosis_hu = 0.0
     wants_necrosis = options.necrosis or rng.random() < lesion_profile.necrosis_chance

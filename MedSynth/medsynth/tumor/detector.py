@@ -224,11 +224,14 @@ def load_detector(path: str | Path | None = None) -> TumorDetector:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a bad file
-        raise InputError(f"{path} is not a readable detector file (corrupt or truncated): {type(error).__name__}.") from None
+        raise InputError(f"{path} is not a readable detector file (corrupt or truncated): "
+                         f"{type(error).__name__}.") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path} is not a MedSynth tumor detector. Use one written by 'medsynth tumor train-segmenter'.")
+        raise InputError(f"{path} is not a MedSynth tumor detector. "
+                         "Use one written by 'medsynth tumor train-segmenter'.")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{path} has detector format {payload.get('format_version')}; this MedSynth reads {FORMAT_VERSION}.")
+        raise InputError(f"{path} has detector format {payload.get('format_version')}; "
+                         f"this MedSynth reads {FORMAT_VERSION}.")
     recipe = DetectorRecipe.from_dict(payload["recipe"])
     network = build_network(recipe)
     try:

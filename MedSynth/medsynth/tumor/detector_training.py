@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from medsynth.errors import InputError
 from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
-from medsynth.tumor.detector import (DetectorRecipe, TumorDetector, fit_plane, build_network, drop_small_pieces,
+from medsynth.tumor.detector import (DetectorRecipe, TumorDetector, build_network, drop_small_pieces, fit_plane,
                                      network_input, orient)
 from medsynth.volume import LabelMap, Volume
 
@@ -95,8 +95,8 @@ def _slice_label(result, k: int, shape: tuple[int, int]) -> np.ndarray:
 
 def sample_crops(case: Case, result, rng: np.random.Generator, recipe: DetectorRecipe, count: int):
     """``count`` crops (CT, organ, tumor) of ``recipe.crop`` pixels at the recipe's pixel spacing."""
-    tumor_slices = sorted({k for patch in result.patches for k in range(patch.box_global[0].start, patch.box_global[0].stop)
-                           if patch.label[k - patch.box_global[0].start].any()})
+    tumor_slices = sorted({patch.box_global[0].start + k for patch in result.patches
+                           for k in np.flatnonzero(patch.label.any(axis=(1, 2)))})
     organ_slices = np.flatnonzero(case.organ.any(axis=(1, 2)))
     spacing = case.ct.spacing
     crops = []
@@ -134,8 +134,8 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if chance < 0.35:
         factor = rng.uniform(1.4, 2.3)
         small = ndimage.zoom(image, 1.0 / factor, order=1)
-        image = fit_plane(ndimage.zoom(small, (image.shape[0] / small.shape[0], image.shape[1] / small.shape[1]), order=1),
-                     image.shape)
+        back = ndimage.zoom(small, (image.shape[0] / small.shape[0], image.shape[1] / small.shape[1]), order=1)
+        image = fit_plane(back, image.shape)
     elif chance < 0.6:
         image = ndimage.gaussian_filter(image, rng.uniform(0.3, 1.2))
     if rng.random() < 0.5:

@@ -47,14 +47,16 @@ def centre_line(organ_bbox_mask: np.ndarray, box_start_kji: np.ndarray, ijk_to_r
     along = (points - centre) @ axis
     edges = np.arange(along.min(), along.max() + SLAB_MM, SLAB_MM)
     which = np.digitize(along, edges)
-    centroids = [points[which == slab].mean(axis=0) for slab in np.unique(which) if np.count_nonzero(which == slab) >= 5]
+    centroids = [points[which == slab].mean(axis=0) for slab in np.unique(which)
+                 if np.count_nonzero(which == slab) >= 5]
     path = np.array(centroids)
     if len(path) >= 3:  # a gentle smoothing of the slab centroids
         path[1:-1] = 0.25 * path[:-2] + 0.5 * path[1:-1] + 0.25 * path[2:]
     return path, axis
 
 
-def draw_duct(rng: np.random.Generator, line: np.ndarray, axis: np.ndarray, tumor_centre_ras: np.ndarray) -> Duct | None:
+def draw_duct(rng: np.random.Generator, line: np.ndarray, axis: np.ndarray,
+              tumor_centre_ras: np.ndarray) -> Duct | None:
     """The duct from the tumor to the tail along the centre line: radius 1.5-3 mm, fluid 0-15 HU."""
     start = float((tumor_centre_ras - line.mean(axis=0)) @ axis)
     upstream = line[(line - line.mean(axis=0)) @ axis > start]
@@ -79,8 +81,9 @@ def duct_box(duct: Duct, ras_to_ijk: np.ndarray, shape_kji: tuple[int, int, int]
     return tuple(slice(int(low[a]), int(high[a])) for a in (2, 1, 0))
 
 
-def render_duct(old: np.ndarray, pancreas: np.ndarray, keep_out: np.ndarray, duct: Duct, box: tuple[slice, slice, slice],
-                ijk_to_ras: np.ndarray, spacing_ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def render_duct(old: np.ndarray, pancreas: np.ndarray, keep_out: np.ndarray, duct: Duct,
+                box: tuple[slice, slice, slice], ijk_to_ras: np.ndarray,
+                spacing_ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """New HU over the box and the duct's voxels: fluid inside the tube, the scan's grain kept."""
     k, j, i = np.nonzero(pancreas & ~keep_out)
     new = old.astype(np.float32, copy=True)

@@ -292,7 +292,8 @@ class _Painter:
             context.require_not_empty()
             raise InputError(
                 f"The point R {point[0]:.1f}, A {point[1]:.1f}, S {point[2]:.1f} mm is outside the {context.organ}. "
-                f"Click inside the {context.organ} segment (in a slice view), or check that the right segment is chosen."
+                f"Click inside the {context.organ} segment (in a slice view), or check that the right segment "
+                "is chosen."
             )
         box, field = evaluate_at(context, shape, centre, pad_mm(shape, self.margin, reach))
         liver = liver_in_box(context, box)

@@ -31,7 +31,8 @@ ORGAN_LABEL_NAMES: dict[str, tuple[str, ...]] = {
 TOTALSEGMENTATOR_VALUES: dict[str, tuple[int, ...]] = {"liver": (5,), "pancreas": (7,), "kidney": (2, 3)}
 
 
-def organ_label_values(labels: Volume, organ: str, label: int | str | Sequence[int] | None = None) -> tuple[int, ...] | None:
+def organ_label_values(labels: Volume, organ: str,
+                       label: int | str | Sequence[int] | None = None) -> tuple[int, ...] | None:
     """The label values meaning ``organ`` in ``labels`` (None: any non-zero voxel of a binary mask).
 
     An explicit ``label`` (value, values or name) wins; then the label table's names; a binary mask

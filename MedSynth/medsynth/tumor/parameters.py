@@ -29,7 +29,7 @@ class TumorParameters:
     mass_effect: Annotated[bool, "push the parenchyma outward"] = False
     necrosis: Annotated[bool, "fluid-like core in larger tumors"] = False
     keep_vessels: Annotated[bool, "vessels stay visible through the tumor"] = False
-    lesion: Annotated[str, OneOf(LESION_CHOICES), "lesion type of the organ (default: the organ's usual one)"] = "default"
+    lesion: Annotated[str, OneOf(LESION_CHOICES), "lesion type (default: the organ's usual one)"] = "default"
     duct_dilation: Annotated[bool, "pancreas: dilated duct upstream of the tumor"] = False
     allow_overlap: Annotated[bool, "tumors may touch each other"] = False
     seed: Annotated[int, SEED_RANGE, "random seed"] = 0

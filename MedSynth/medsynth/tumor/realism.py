@@ -257,7 +257,8 @@ def sphericity(label: np.ndarray, spacing_ijk: np.ndarray) -> float:
     """pi^(1/3) (6 V)^(2/3) / A of a voxel mask: area from its exposed faces, corrected for their bias."""
     label = np.pad(label.astype(bool, copy=False), 1)
     si, sj, sk = (float(v) for v in spacing_ijk)
-    faces = (np.count_nonzero(label[1:] != label[:-1]) * si * sj + np.count_nonzero(label[:, 1:] != label[:, :-1]) * si * sk
+    faces = (np.count_nonzero(label[1:] != label[:-1]) * si * sj
+             + np.count_nonzero(label[:, 1:] != label[:, :-1]) * si * sk
              + np.count_nonzero(label[:, :, 1:] != label[:, :, :-1]) * sj * sk)
     if faces == 0:
         return float("nan")
