@@ -140,7 +140,8 @@ def test_per_tumor_scores_on_known_masks():
     assert summary["all"]["detection_rate"] == 0.5
 
 
-def test_cli_detect_writes_the_mask_and_refuses_an_mr(tmp_path, detector, heldout_case, pydicom_dir, capsys):
+def test_cli_detect_writes_the_mask_and_refuses_an_mr(tmp_path, detector, heldout_case, pydicom_dir, capsys,
+                                                     totalseg_dir, lidc_dir):
     from medsynth.cli.main import main
     from medsynth.io import read_volume, write_volume
     from medsynth.volume import LabelMap, LabelTable
@@ -165,5 +166,16 @@ def test_cli_detect_writes_the_mask_and_refuses_an_mr(tmp_path, detector, heldou
     code = main(["tumor", "detect", str(tmp_path / "ct.nii.gz"), "--organ-mask", str(tmp_path / "organ.nii.gz"),
                  "--organ", "kidney", "--out", str(tmp_path / "k.nii.gz")])
     assert code == 2 and "detect liver tumors" in capsys.readouterr().err
+    # a DICOM series with TotalSegmentator's NIfTI of it (stored in another axis order: same voxels)
+    code = main(["tumor", "detect", str(totalseg_dir / "dicom"), "--organ-mask", str(totalseg_dir / "seg_dicom.nii.gz"),
+                 "--label-table", str(lidc_dir / "structures.csv"), "--out", str(tmp_path / "dicom_mask.nii.gz")])
+    assert code == 0, capsys.readouterr().err
+    dicom_ct = read_volume(totalseg_dir / "dicom")
+    assert read_volume(tmp_path / "dicom_mask.nii.gz").same_grid(dicom_ct)
+    code = main(["tumor", str(totalseg_dir / "dicom"), "--organ-mask", str(totalseg_dir / "seg_dicom.nii.gz"),
+                 "--label-table", str(lidc_dir / "structures.csv"), "--type", "small", "--count", "1",
+                 "--out", str(tmp_path / "dicom_tumors"), "--quiet"])
+    assert code == 0  # generating takes that label map too
+    capsys.readouterr()
     assert main(["tumor", "train-segmenter", "--steps", "0", "--out", str(tmp_path / "d.pt")]) == 2
     assert "--steps must be at least 1" in capsys.readouterr().err

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     spec.validate()  # fail on bad options before reading any file
     ct = read_volume(args.ct, modality="CT")
-    organ = read_labelmap(args.organ_mask, args.label_table)
+    organ = aligned_labels(read_labelmap(args.organ_mask, args.label_table), ct)
     with progress_bar("tumor variants", enabled=not args.quiet) as progress:
         made, skipped = generate_variants(ct, organ, spec, args.seed, args.variants, args.out,
                                           liver_label=_label(args.organ_label), progress=progress)
@@ -177,6 +177,25 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # --- medsynth tumor detect ----------------------------------------------------------------------------
+def aligned_labels(labels, ct):
+    """The label map on the CT's grid: as it is, or with its axes permuted and flipped like the CT's.
+
+    TotalSegmentator writes its NIfTI of a DICOM series in another axis order: the same voxels, which
+    need no resampling. Anything else gets the one-line grid error naming the fix.
+    """
+    from medsynth.errors import GeometryMismatchError
+    from medsynth.volume import LabelMap, reorient_like
+
+    if not ct.same_grid(labels):
+        try:
+            turned = reorient_like(labels, ct)
+            labels = LabelMap(turned.array, turned.ijk_to_ras, labels.metadata, labels.table)
+        except GeometryMismatchError:
+            pass
+    ct.require_same_grid(labels, what="organ mask")
+    return labels
+
+
 def _detect_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medsynth tumor detect",
@@ -212,8 +231,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if organ != detector.recipe.organ:
         raise InputError(f"These weights detect {detector.recipe.organ} tumors, not {organ} tumors. "
                          f"Use --organ {detector.recipe.organ}, or weights trained for the {organ}.")
-    labels = read_labelmap(args.organ_mask, args.label_table)
-    ct.require_same_grid(labels, what="organ mask")
+    labels = aligned_labels(read_labelmap(args.organ_mask, args.label_table), ct)
     mask = detector.detect(ct, organ_mask_from(labels, organ, _label(args.organ_label)), threshold=args.threshold)
     out = LabelMap(mask.astype(np.uint8), ct.ijk_to_ras.copy(), table=LabelTable({1: f"{organ} tumor"}))
     write_volume(out, args.out)
