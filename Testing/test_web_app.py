@@ -224,6 +224,25 @@ def test_bad_files_are_messages_and_the_scene_is_unchanged(web, tmp_path, pydico
     assert "No file received" in state.error_message
 
 
+def test_uploaded_ct_opens_as_a_new_case(web, totalseg_dir):
+    """A browser upload (trame's file dicts) of TotalSegmentator's small CT; then the LIDC case again."""
+    state = web.server.state
+    lidc = web.context.case
+    upload = {"name": "ct_sm.nii.gz", "size": 0, "type": "application/gzip",
+              "content": (totalseg_dir / "ct_sm.nii.gz").read_bytes()}
+    upload["size"] = len(upload["content"])
+    web.data.open_uploads([upload])
+    assert not state.error_message, state.error_message
+    case = web.context.case
+    assert case is not lidc and case.ct_node.GetName() == "ct_sm" and case.segmentation_node is None
+    assert red_view(web).get_background_volume_id() == case.ct_node.GetID()
+    web.drr.runner.wait()
+    web.data.show(lidc.ct_node, lidc.segmentation_node, lidc.labels)
+    web.drr.runner.wait()
+    web.drr._next()
+    web.drr.runner.wait()
+
+
 def test_export_writes_the_view_with_its_geometry(web):
     state = web.server.state
     state.drr_export_format = "png"

@@ -7,6 +7,7 @@ written back on the loop), the C-arm models in the 3D view through ``DRRLogic.sh
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from medsynth import parameters as params
@@ -33,6 +34,9 @@ LABELS = {"pose.primary_angle": "LAO + / RAO - (deg)", "pose.secondary_angle": "
           "output_kind": "Image", "dual_energy": "Dual-energy pair", "material_images": "Bone / soft-tissue images",
           "add_noise": "Quantum noise"}
 EXPORT_FORMATS = ("nifti", "png", "dicom")
+#: While a slider moves, the 3D view (the C-arm, ~0.3 s a frame on a loaded 2-core CPU) gets at most one frame
+#: per this many seconds, so previews are not queued behind it; the full image always moves it.
+THREED_PREVIEW_INTERVAL_S = 0.5
 
 
 def web_parameters(preset: str = "mobile") -> DRRParameters:
@@ -52,6 +56,7 @@ class DRRPanel:
         self.carm_transform = None
         self.last_view = None  # the last full-resolution DRRView (what Export writes)
         self._wanted: str | None = None  # "preview" or "full", asked for while a render was running
+        self._threed_shown_at = 0.0
         state = context.state
         bindings.push(state, PREFIX, web_parameters())
         state.drr_detector_mm = round(FULL_PIXELS * state.drr_pixel_spacing, 1)
@@ -137,8 +142,13 @@ class DRRPanel:
         with self.context.guard():
             view = views[0]
             # the slice views show neither DRR nodes nor the C-arm (2D visibility off): they need no new frame
-            with self.context.views_not_rendered(self.context.slice_views()), \
-                    SceneChanges(self.context.scene) as changes:
+            held_back = list(self.context.slice_views())
+            now = time.monotonic()
+            if job.preview and now - self._threed_shown_at < THREED_PREVIEW_INTERVAL_S:
+                held_back += self.context.threed_views()
+            else:
+                self._threed_shown_at = now
+            with self.context.views_not_rendered(held_back), SceneChanges(self.context.scene) as changes:
                 for name, image in view.images.items():
                     node = self.nodes.get(name)
                     if node is None or node.GetScene() is None:
