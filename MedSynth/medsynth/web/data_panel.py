@@ -8,8 +8,9 @@ from pathlib import Path
 from medsynth.display import CT_WINDOWS
 from medsynth.module_logic.cases import SAMPLE_CASES, load_case, sample_files
 from medsynth.web.context import WebContext
+from medsynth.web.semantic_panel import SIDE_BY_SIDE
 
-LAYOUTS = ("Axial Primary", "Axial Only", "Quad View", "3D Primary")
+LAYOUTS = ("Axial Primary", "Axial Only", "Quad View", "3D Primary", SIDE_BY_SIDE)
 
 
 class DataPanel:

@@ -158,7 +158,7 @@ class DRRPanel:
                     self.logic.update_drr_node(node, image, view.carm, name, job.preview)
                 carm_nodes = self.logic.show_carm(view.carm, self.carm_transform)
             if self.carm_transform is None:  # the first C-arm: frame it with the CT in the 3D view
-                self.context.later(lambda: [view.reset_camera() for view in self.context.threed_views()], 0.2)
+                self._frame_carm(view.carm)
             self.carm_transform = carm_nodes.transform
             state = self.context.state
             images = [{"name": name, "src": png_data_url(drr_pixels(image), invert=name.endswith("intensity"))}
@@ -176,6 +176,21 @@ class DRRPanel:
                 self.last_view = view
                 state.drr_full_serial += 1
         self._next()
+
+    def _frame_carm(self, carm) -> None:
+        """Point the 3D view's camera (its MRML camera node) at the isocenter, from the front-right-above,
+        far enough to see the whole C-arm (about twice the SID)."""
+        import numpy as np
+
+        center = np.asarray(carm.isocenter, float)
+        position = center + 2.2 * float(carm.sid) * np.array([0.45, 0.8, 0.4]) / np.linalg.norm([0.45, 0.8, 0.4])
+        scene = self.context.scene
+        for index in range(scene.GetNumberOfNodesByClass("vtkMRMLCameraNode")):
+            camera = scene.GetNthNodeByClass(index, "vtkMRMLCameraNode")
+            camera.SetFocalPoint(*center)
+            camera.SetPosition(*position)
+            camera.SetViewUp(0.0, 0.0, 1.0)
+            camera.ResetClippingRange()
 
     # --- aim and export ----------------------------------------------------------------------------
     def aim_at(self, markups_node, index: int = 0) -> None:
