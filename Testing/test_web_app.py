@@ -108,6 +108,21 @@ def test_lao_slider_gives_a_new_preview_and_moves_the_carm(web):
     assert slicer_array(node).shape[-2:] == (512, 512) and node.GetAttribute("MedSynth.DRR.Preview") == "0"
 
 
+def test_dual_energy_and_bone_images_show_beside_each_other(web):
+    state = web.server.state
+    for kind, names in (("dual_energy", ["low_log", "high_log"]), ("bone", ["bone_log"])):
+        state.drr_output_kind = kind
+        web.drr._on_switch()
+        web.drr.runner.wait()
+        assert not state.error_message, state.error_message
+        assert [image["name"] for image in state.drr_images] == names
+        assert all(image["src"].startswith("data:image/png;base64,") for image in state.drr_images)
+        assert all(web.drr.nodes[name].GetAttribute("MedSynth.DRR.Image") == name for name in names)
+    state.drr_output_kind = "radiograph"
+    web.drr._on_switch()
+    web.drr.runner.wait()
+
+
 def test_out_of_range_slider_value_is_a_message_not_a_render(web):
     state = web.server.state
     serial = state.drr_serial
@@ -240,6 +255,27 @@ def test_uploaded_ct_opens_as_a_new_case(web, totalseg_dir):
     web.data.show(lidc.ct_node, lidc.segmentation_node, lidc.labels)
     web.drr.runner.wait()
     web.drr._next()
+    web.drr.runner.wait()
+
+
+def test_uploaded_label_map_becomes_the_case_segmentation(web, lidc_dir, totalseg_dir):
+    state = web.server.state
+    case = web.context.case
+    count = web.context.scene.GetNumberOfNodes()
+
+    def upload(path):
+        return [{"name": path.name, "size": path.stat().st_size, "type": "", "content": path.read_bytes()}]
+
+    web.data.open_label_uploads(upload(totalseg_dir / "seg_sm.nii.gz"))  # another scan's grid
+    assert "grid" in state.error_message.lower(), state.error_message
+    assert web.context.scene.GetNumberOfNodes() == count and web.context.case is case
+    web.data.open_label_uploads(upload(lidc_dir / "labels.nii.gz"))
+    assert not state.error_message, state.error_message
+    segmentation = web.context.case.segmentation_node
+    assert segmentation is not case.segmentation_node and web.context.case.ct_node is case.ct_node
+    names = {segmentation.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(segmentation.GetSegmentation().GetNumberOfSegments())}
+    assert len(names) == 89 and "liver" in names
     web.drr.runner.wait()
 
 

@@ -132,3 +132,21 @@ def load_case(ct_path, labels_path=None, table_path=None, name: str | None = Non
             segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
             shared_labelmap_segmentation(labels, segmentation_node)
     return OpenedCase(ct_node, segmentation_node, labels)
+
+
+def load_segmentation(ct_node, labels_path, table_path=None, name: str | None = None) -> OpenedCase:
+    """A label map file as a new segmentation node of an open CT (checked on the CT's grid first)."""
+    from medsynth.io import read_labelmap
+    from medsynth.mrml.volumes import node_to_volume
+
+    if ct_node is None:
+        raise InputError("Open the CT first, then its label map: the label map must lie on the CT's voxel grid.")
+    labels = read_labelmap(labels_path, table_path)
+    node_to_volume(ct_node).require_same_grid(labels, "label map")
+    name = name or Path(labels_path).name.split(".")[0]
+    with SceneChanges(get_scene()) as changes:
+        segmentation_node = changes.add("vtkMRMLSegmentationNode", name)
+        segmentation_node.CreateDefaultDisplayNodes()
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(ct_node)
+        shared_labelmap_segmentation(labels, segmentation_node)
+    return OpenedCase(ct_node, segmentation_node, labels)

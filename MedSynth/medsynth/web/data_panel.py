@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from medsynth.display import CT_WINDOWS
-from medsynth.module_logic.cases import SAMPLE_CASES, load_case, sample_files
+from medsynth.module_logic.cases import SAMPLE_CASES, load_case, load_segmentation, sample_files
 from medsynth.web.context import WebContext
 from medsynth.web.semantic_panel import SIDE_BY_SIDE
 
@@ -60,6 +60,21 @@ class DataPanel:
                 if label_files:
                     labels_path = Path(sorted(write_client_files_to_dir(label_files, str(labels_dir)))[0])
                 self.open_files(ct_path, labels_path, name=Path(written[0]).name.split(".")[0])
+
+    def open_label_uploads(self, files: list[dict] | None) -> None:
+        """A label map from the browser, for the open CT (TotalSegmentator's label ids name the segments)."""
+        from trame_slicer.utils import write_client_files_to_dir
+
+        from medsynth.data import fetch
+
+        with self.context.guard():
+            if not files:
+                raise ValueError("No file received. Choose the label map (NIfTI, NRRD) of the open CT.")
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(sorted(write_client_files_to_dir(files, folder))[0])
+                table = fetch("lidc") / "structures.csv"  # TotalSegmentator v2 label names
+                opened = load_segmentation(self.context.case.ct_node, path, table)
+            self.show(opened.ct_node, opened.segmentation_node, opened.labels)
 
     def open_files(self, ct_path, labels_path=None, table_path=None, name: str | None = None) -> None:
         """Load a case (all or nothing) and show it; raises the library's error for a bad file."""
@@ -117,6 +132,9 @@ class DataPanel:
                         raw_attrs=['data-action="open-path"'])
                 v3.VFileInput(label="Upload a CT", multiple=True, density="compact", hide_details=True,
                               change=(self.open_uploads, "[$event.target.files]"), raw_attrs=['data-action="upload"'])
+                v3.VFileInput(label="Upload its label map", density="compact", hide_details=True, classes="mt-1",
+                              change=(self.open_label_uploads, "[$event.target.files]"),
+                              raw_attrs=['data-action="upload-labels"'])
                 html.Div("Case: {{ data_case_name || 'none' }}", classes="text-caption my-1",
                          raw_attrs=['data-status="case"'])
                 with html.Div(classes="d-flex flex-wrap"):

@@ -27,12 +27,11 @@ FULL_PIXELS = 512
 PREVIEW_FACTOR = 2
 #: Fields whose sliders give a live preview while they move (and the full image when let go).
 SLIDER_FIELDS = ("pose.primary_angle", "pose.secondary_angle", "pose.sid", "kv")
-SHOWN_FIELDS = ("preset", "pose.primary_angle", "pose.secondary_angle", "pose.sid", "kv", "output_kind",
-                "dual_energy", "material_images", "add_noise")
+#: Dual-energy pairs and bone / soft-tissue images are output kinds ("Image"), shown side by side under the first.
+SHOWN_FIELDS = ("preset", "pose.primary_angle", "pose.secondary_angle", "pose.sid", "kv", "output_kind", "add_noise")
 LABELS = {"pose.primary_angle": "LAO + / RAO - (deg)", "pose.secondary_angle": "CRAN + / CAUD - (deg)",
           "pose.sid": "SID (mm)", "kv": "Tube voltage (kV)", "preset": "C-arm preset",
-          "output_kind": "Image", "dual_energy": "Dual-energy pair", "material_images": "Bone / soft-tissue images",
-          "add_noise": "Quantum noise"}
+          "output_kind": "Image", "add_noise": "Quantum noise"}
 EXPORT_FORMATS = ("nifti", "png", "dicom")
 #: While a slider moves, the 3D view (the C-arm, ~0.3 s a frame on a loaded 2-core CPU) gets at most one frame
 #: per this many seconds, so previews are not queued behind it; the full image always moves it.
