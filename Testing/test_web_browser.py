@@ -76,6 +76,8 @@ def test_drag_lao_slider_changes_the_drr_and_the_carm_follows(page, served):
     before_src = page.get_attribute(image, "src")
 
     thumb = page.locator('[data-field="drr_pose_primary_angle"] .v-slider-thumb')
+    thumb.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)  # the panel has settled (tab transition)
     box = thumb.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)

@@ -119,7 +119,7 @@ class MedSynthWebApp:
             self.ui = layout
             layout.title.set_text("MedSynth")
             layout.root.theme = "dark"
-            layout.drawer.width = 380
+            layout.drawer.width = 440  # the four panel tabs fit without scroll arrows
             with layout.toolbar:
                 v3.VSpacer()
                 html.Div("{{ status_message }}", classes="text-caption mx-2")
