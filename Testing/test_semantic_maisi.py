@@ -137,7 +137,7 @@ def test_bundle_generates_a_ct_on_the_label_maps_grid(bundle, small_labels):
     assert np.array_equal(a.array, again.array) and not np.array_equal(a.array, other.array)
 
 
-def test_registry_cli_and_module_run_maisi(bundle, small_labels, lidc_dir, tiny_preset, tmp_path, monkeypatch):
+def test_registry_cli_and_module_run_maisi(bundle, small_labels, lidc_dir, tiny_preset, tmp_path, monkeypatch, capsys):
     from medsynth.cli.main import main
     from medsynth.generative.parameters import SemanticParameters
     from medsynth.generative.registry import get_model
@@ -148,6 +148,9 @@ def test_registry_cli_and_module_run_maisi(bundle, small_labels, lidc_dir, tiny_
     assert "Hardware: CUDA GPU" in entry.describe()
     with pytest.raises(InputError, match="bundle you download"):
         entry.weights()
+    assert main(["generate", "--list"]) == 0
+    listed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("maisi-ct"))
+    assert "hardware: CUDA GPU" in listed and "not redistributable" in listed and "(133)" in listed
     from medsynth.io import write_volume
 
     out = tmp_path / "cli"

@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for entry in registry.list_models():
             origin = "user" if entry.user else "shipped"
+            classes = ", ".join(entry.classes[:8]) + (f", ... ({len(entry.classes)})" if len(entry.classes) > 8 else "")
             print(f"{entry.id:28s} [{origin}] {registry.TASKS.get(entry.task, entry.task)} ({entry.family}); "
-                  f"classes: {', '.join(entry.classes) or '-'}; licence: {entry.licence}")
+                  f"classes: {classes or '-'}; licence: {entry.licence}; hardware: {entry.hardware}")
         return 0
     if args.register:
         if not args.id:
