@@ -159,8 +159,11 @@ class SemanticSynthesisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         entry = next((e for e in self.logic.label_models() if e.id == modelId), None)
         self.ui.modelInfoLabel.text = entry.describe() if entry else ""
         isDiffusion = bool(entry and entry.family == "semantic_diffusion")
-        self.ui.stepsSpinBox.enabled = isDiffusion
+        isMaisi = bool(entry and entry.family == "maisi")
+        self.ui.stepsSpinBox.enabled = isDiffusion or isMaisi
         self.ui.guidanceSpinBox.enabled = isDiffusion
+        self.ui.maisiBundleLineEdit.enabled = isMaisi
+        self.ui.maisiPresetComboBox.enabled = isMaisi
         if self._parameterNode:
             self._parameterNode.semantic.model_id = modelId
 
