@@ -77,3 +77,15 @@ def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+
+
+def pytest_sessionstart(session):
+    """Fill numba's cache from a child process before any test runs a kernel.
+
+    Freshly compiled and cache-loaded kernels can differ in the last float bits; tests that compare
+    files written by several processes (resumed and distributed dataset runs) need every process,
+    this one included, to run the cached code.
+    """
+    from medsynth.jobs.kernel_cache import warm_kernels_in_child
+
+    warm_kernels_in_child()

@@ -30,3 +30,6 @@ Qt, _.setOverrideCursor, _.restoreOverrideCursor, _.testingEnabled
 # shared job helpers other modules build on: per-item random streams, a finished task's state
 item_rng
 _.finished
+
+# pytest hooks (pytest calls them by name)
+pytest_sessionstart

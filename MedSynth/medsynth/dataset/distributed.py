@@ -147,6 +147,9 @@ def run_dask(recipe: Recipe, out_dir: str | Path, *, workers: int | None = None,
 
     if sum(bool(x) for x in (workers, scheduler, use_cluster)) != 1:
         raise InputError("Choose one of --workers N, --scheduler ADDRESS or --cluster.")
+    from medsynth.jobs.kernel_cache import warm_kernels_in_child
+
+    warm_kernels_in_child()  # workers started after this load the same cached kernels
     with contextlib.ExitStack() as stack:
         if scheduler:
             client = stack.enter_context(connect(scheduler))

@@ -124,9 +124,11 @@ def run_local(recipe: Recipe, out_dir: str | Path, progress: ProgressCallback | 
     from concurrent.futures import ThreadPoolExecutor
 
     from medsynth.dataset.job import cached_group, project_item, write_projected
+    from medsynth.jobs.kernel_cache import warm_kernels_in_child
 
     out_dir = Path(out_dir)
     start = start_run(recipe, out_dir)
+    warm_kernels_in_child()  # cached kernels only: a resumed run writes the same bytes
     made, failed = 0, {}
     total = max(1, len(start.items))
     done = len(start.items) - len(start.pending)
