@@ -18,7 +18,7 @@ from typing import Iterator
 
 from medsynth.dataset.job import run_item
 from medsynth.dataset.recipe import ClusterSection, Recipe
-from medsynth.dataset.runner import RunSummary, finish_run, start_run
+from medsynth.dataset.runner import RunSummary, finish_run, settle, start_run
 from medsynth.errors import InputError
 from medsynth.jobs.progress import CancelToken, ProgressCallback, check_cancel, report
 
@@ -126,11 +126,7 @@ def run_on_client(recipe: Recipe, out_dir: str | Path, client, progress: Progres
         for future in as_completed(futures):
             item = futures[future]
             check_cancel(cancel)
-            try:
-                future.result()
-                made += 1
-            except InputError as error:
-                failed[item.key] = str(error)
+            made += settle(future, item, failed)
             done += 1
             report(progress, done / total, item.key)
     finally:

@@ -114,6 +114,16 @@ def raise_failures(summary: RunSummary) -> None:
                          else f"{key}: {message}{more}; the other items are done and kept.")
 
 
+def settle(future, item: PlanItem, failed: dict[str, str]) -> int:
+    """Wait for one item's future: 1 if it was made, 0 if it failed (its one-line error kept in ``failed``)."""
+    try:
+        future.result()
+        return 1
+    except InputError as error:
+        failed[item.key] = str(error)
+        return 0
+
+
 def run_local(recipe: Recipe, out_dir: str | Path, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> RunSummary:
     """Make every item not yet done, in this process, one (case, variant) prepared at a time.
@@ -139,11 +149,7 @@ def run_local(recipe: Recipe, out_dir: str | Path, progress: ProgressCallback | 
         nonlocal made, done
         while len(writing) > keep:
             item, future = writing.pop(0)
-            try:
-                future.result()
-                made += 1
-            except InputError as error:
-                failed[item.key] = str(error)
+            made += settle(future, item, failed)
             done += 1
             report(progress, done / total, item.key)
 
