@@ -294,3 +294,15 @@ def test_web_command_takes_cts_labels_and_a_sample():
     args = build_parser().parse_args(["web", "ct.nii.gz", "--labels", "labels.nii.gz", "--sample", "lidc",
                                       "--port", "0"])
     assert args.func is run and args.ct == ["ct.nii.gz"] and args.labels == "labels.nii.gz" and args.port == 0
+
+
+def test_tumor_panel_offers_every_organs_lesions_and_reads_them_back(web):
+    """The organ-specific options of the tumor engine reach the page and come back as TumorParameters."""
+    state = web.server.state
+    assert state.tumor_lesion == "default" and state.tumor_duct_dilation is False
+    state.tumor_organ, state.tumor_lesion, state.tumor_duct_dilation = "pancreas", "adenocarcinoma", True
+    try:
+        parameters = web.tumor.parameters()
+        assert (parameters.organ, parameters.lesion, parameters.duct_dilation) == ("pancreas", "adenocarcinoma", True)
+    finally:
+        state.tumor_organ, state.tumor_lesion, state.tumor_duct_dilation = "liver", "default", False

@@ -16,11 +16,12 @@ from medsynth.web.context import WebContext
 from medsynth.web.scheduler import asyncio_scheduler
 
 PREFIX = "tumor"
-SHOWN_FIELDS = ("organ", "tumor_type", "diameter_mm", "count", "density", "contrast_phase", "capsule", "mass_effect",
-                "necrosis", "keep_vessels", "seed")
+SHOWN_FIELDS = ("organ", "lesion", "tumor_type", "diameter_mm", "count", "density", "contrast_phase", "capsule",
+                "mass_effect", "necrosis", "duct_dilation", "keep_vessels", "seed")
 LABELS = {"organ": "Organ", "tumor_type": "Tumor type", "diameter_mm": "Diameter (custom, mm)",
           "count": "Random tumors (0: the type's range)", "density": "Density", "contrast_phase": "Contrast phase",
           "capsule": "Capsule", "mass_effect": "Mass effect", "necrosis": "Necrosis", "keep_vessels": "Keep vessels",
+          "lesion": "Lesion (default: the organ's usual one)", "duct_dilation": "Dilated duct (pancreas)",
           "seed": "Seed"}
 
 
