@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = ROOT / "docs" / "benchmarks" / "dataset.md"
 PICTURES = ROOT / "bench_output" / "dataset"
@@ -232,9 +234,7 @@ def main() -> int:
         f"process; 8 such workers on one node write about {8 / max(write, 1e-3):.0f} views/s, so the 200-image "
         f"recipe would take about {200 * max(write, 1e-3) / 8:.0f} s plus one CT preparation per worker.",
     ]
-    SECTION.parent.mkdir(parents=True, exist_ok=True)
-    SECTION.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_section(SECTION, lines)
     return 0
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = ROOT / "docs" / "benchmarks" / "drr_module.md"
 PICTURES = ROOT / "bench_output" / "drr_module"
@@ -164,9 +166,7 @@ def main() -> int:
         "",
         "Picture: `bench_output/drr_module/preview_vs_full.png` (the same pose, preview and settled).",
     ]
-    SECTION.parent.mkdir(parents=True, exist_ok=True)
-    SECTION.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_section(SECTION, lines)
     scene.RemoveNode(node)
     return 0
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = ROOT / "docs" / "benchmarks" / "generative_models.md"
 PICTURES = ROOT / "bench_output" / "generative_models"
@@ -292,9 +294,7 @@ def main() -> int:
               "| model | PSNR (dB) | SSIM | notes |", "|---|---|---|---|"]
     print("scoring pix2pix on held-out poses ...", file=sys.stderr, flush=True)
     lines += pix2pix_rows()
-    SECTION.parent.mkdir(parents=True, exist_ok=True)
-    SECTION.write_text("\n".join(lines) + "\n")
-    print(SECTION.read_text())
+    write_section(SECTION, lines)
     return 0
 
 

@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "Testing"))
 from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from web_server import ServedApp, deepest_point  # noqa: E402
 
+from benchmarks import write_section  # noqa: E402
+
 SECTION = ROOT / "docs" / "benchmarks" / "web.md"
 PICTURES = ROOT / "bench_output" / "web"
 LOAD_AT_START = os.getloadavg()[0]
@@ -279,9 +281,7 @@ def main() -> int:
         f"{open_drr_ms / 1000:.1f} s after the click. Screenshots: bench_output/web/drr.png, bench_output/web/tumor.png.",
         "",
     ]
-    SECTION.parent.mkdir(parents=True, exist_ok=True)
-    SECTION.write_text("\n".join(lines) + "\n")
-    print(SECTION.read_text())
+    write_section(SECTION, lines)
     return 0
 
 

@@ -17,9 +17,11 @@ import argparse
 import sys
 
 from medsynth.jobs.progress_bar import progress_bar
-from medsynth.tumor.spec import CONTRAST_PHASES, DENSITIES, KINDS, LESIONS, ORGANS, Appearance, TumorSpec
+from medsynth.tumor.parameters import LESION_CHOICES
+from medsynth.tumor.spec import CONTRAST_PHASES, DENSITIES, KINDS, ORGANS, Appearance, TumorSpec
 
-LESION_TYPES = sorted({name for names in LESIONS.values() for name in names})
+#: The lesion types of every organ (LESION_CHOICES less its "default", which the CLI spells by leaving --lesion out).
+LESION_TYPES = LESION_CHOICES[1:]
 
 
 class _TumorParser(argparse.ArgumentParser):

@@ -26,10 +26,9 @@ from medsynth.dataset.plan import PlanItem, variant_label
 from medsynth.dataset.recipe import TUMOR_STRUCTURE, Case, Recipe
 from medsynth.errors import InputError
 from medsynth.parameters import to_dict
+from medsynth.tumor.organ import ORGAN_LABEL_NAMES
 from medsynth.volume import LabelMap, Volume
 
-#: Label names of each tumor organ in a TotalSegmentator-style table.
-ORGAN_LABELS = {"liver": ("liver",), "pancreas": ("pancreas",), "kidney": ("kidney_left", "kidney_right", "kidney")}
 ITEM_FILE = "item.json"
 
 
@@ -142,9 +141,9 @@ def structure_masks(recipe: Recipe, labels: LabelMap | None, tumor_mask: np.ndar
 
 
 def organ_mask(labels: LabelMap, organ: str, case: str) -> np.ndarray:
-    names = [n for n in ORGAN_LABELS.get(organ, (organ,)) if n in labels.table]
+    names = [n for n in ORGAN_LABEL_NAMES.get(organ, (organ,)) if n in labels.table]
     if not names:
-        raise InputError(f"case {case}: its label table has no {organ} label ({', '.join(ORGAN_LABELS.get(organ, (organ,)))}); "
+        raise InputError(f"case {case}: its label table has no {organ} label ({', '.join(ORGAN_LABEL_NAMES.get(organ, (organ,)))}); "
                          "give a label map with the organ, or another tumor organ.")
     mask = np.zeros(labels.array.shape, bool)
     for name in names:
